@@ -1,0 +1,67 @@
+"""Command-line entry point ``abm``.
+
+Sub-commands are registered in :data:`COMMANDS`; each adds its own arguments and runs a
+job that writes its results, with parameters, seed and versions, into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _add_static(sub) -> None:
+    parser = sub.add_parser("static", help="solve the static market (equilibrium, optimum, penalty)")
+    parser.add_argument("--beta", type=float, nargs="+", help="loadings beta_i (default: embedded market)")
+    parser.add_argument("--cost", type=float, default=1.0)
+    parser.add_argument("--sigma2", type=float, default=1.0)
+    parser.add_argument("--value", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=Path("results/static"))
+    parser.set_defaults(run=_run_static)
+
+
+def _run_static(args) -> int:
+    import numpy as np
+
+    from abm.static_job import (
+        DEFAULT_BETA,
+        format_static_report,
+        static_report,
+        write_static_report,
+    )
+    from abm.theory.static import InformationMarket
+
+    beta = np.array(args.beta if args.beta else DEFAULT_BETA)
+    market = InformationMarket(beta, cost=args.cost, sigma2=args.sigma2, value=args.value)
+    report = static_report(market)
+    print(format_static_report(report))
+    paths = write_static_report(report, args.out)
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = [_add_static]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``abm`` argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(prog="abm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``abm`` with ``argv``; a bad input exits with status 2 and a one-line message."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"abm {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
