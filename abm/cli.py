@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -41,7 +42,36 @@ def _run_static(args) -> int:
     return 0
 
 
-COMMANDS = [_add_static]
+def _add_run(sub) -> None:
+    parser = sub.add_parser("run", help="run a scenario's agent-based market and its fluid limit")
+    parser.add_argument("scenario", nargs="?", type=Path,
+                        help="scenario TOML file (default: the embedded curse-of-precision scenario)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default results/<name>)")
+    parser.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed")
+    parser.add_argument("--agents", type=int, default=None, help="creator agents per type")
+    parser.add_argument("--stepping", choices=("array", "agents"), default="array")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=_run_run)
+
+
+def _run_run(args) -> int:
+    from abm.run_job import format_run, run_scenario, write_run
+    from abm.scenario import default_scenario, load_scenario
+    from abm.theory.fluid import SupplyAssumptionWarning
+
+    scenario = load_scenario(args.scenario) if args.scenario else default_scenario()
+    if args.agents is not None:
+        scenario = scenario.with_simulation(agents=args.agents)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SupplyAssumptionWarning)  # format_run prints them
+        result = run_scenario(scenario, seed=args.seed, progress=not args.no_progress, stepping=args.stepping)
+    print(format_run(result))
+    paths = write_run(result, args.out or Path("results") / scenario.name)
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = [_add_run, _add_static]
 
 
 def build_parser() -> argparse.ArgumentParser:

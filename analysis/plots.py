@@ -39,3 +39,74 @@ def plot_originality_penalty(table: pd.DataFrame, ax):
     ax.set_title("Originality penalty")
     ax.legend()
     return ax.figure
+
+
+def _pair(ax, abm: pd.DataFrame, fluid: pd.DataFrame, column: str, label: str, color: str) -> None:
+    ax.plot(abm["time"], abm[column], color=color, lw=1.4, label=f"{label} (agents)")
+    ax.plot(fluid["time"], fluid[column], color=color, lw=1.0, ls="--", label=f"{label} (fluid limit)")
+
+
+def plot_price(abm: pd.DataFrame, fluid: pd.DataFrame, ax, innovator_entry: float | None = None):
+    """Posted price against the cap ``p_bar(g_t)`` and the trap ``p*`` (Prop. 5)."""
+    _pair(ax, abm, fluid, "price", "price", "C0")
+    ax.plot(abm["time"], abm["price_cap"], color="C3", lw=1.0, label=r"cap $\bar p(g_t)$")
+    ax.axhline(abm["price_trap"].iloc[0], color="k", ls=":", lw=1.0, label=r"trap $p^*$")
+    if innovator_entry is not None:
+        ax.axhline(innovator_entry, color="C2", ls="-.", lw=1.0, label="lowest innovator entry price")
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_xlabel("time")
+    ax.set_ylabel("price per unit of effort")
+    ax.set_title("Price, cap and trap")
+    ax.legend(fontsize=7)
+    return ax.figure
+
+
+def plot_precision(abm: pd.DataFrame, fluid: pd.DataFrame, ax):
+    """Model precision against the barrier ``P_bar`` of Prop. 6."""
+    _pair(ax, abm, fluid, "precision", "precision", "C0")
+    barrier = abm["precision_barrier"].iloc[0]
+    if np.isfinite(barrier):
+        ax.axhline(barrier, color="C3", ls=":", lw=1.2, label=r"barrier $\bar P$")
+    ax.set_xlabel("time")
+    ax.set_ylabel("precision")
+    ax.set_title("Precision and the barrier")
+    ax.legend(fontsize=7)
+    return ax.figure
+
+
+def plot_stocks(abm: pd.DataFrame, fluid: pd.DataFrame, ax):
+    """Data stocks of innovators and rank-and-file creators."""
+    _pair(ax, abm, fluid, "stock_innovators", "innovators", "C2")
+    _pair(ax, abm, fluid, "stock_rank_and_file", "rank-and-file", "C1")
+    ax.set_xlabel("time")
+    ax.set_ylabel("data stock")
+    ax.set_title("Data stocks")
+    ax.legend(fontsize=7)
+    return ax.figure
+
+
+def plot_entry(abm: pd.DataFrame, fluid: pd.DataFrame, ax):
+    """Active mass of each type (entry)."""
+    _pair(ax, abm, fluid, "active_innovators", "innovators", "C2")
+    _pair(ax, abm, fluid, "active_rank_and_file", "rank-and-file", "C1")
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_xlabel("time")
+    ax.set_ylabel("active mass")
+    ax.set_title("Entry")
+    ax.legend(fontsize=7)
+    return ax.figure
+
+
+def plot_dynamics(abm: pd.DataFrame, fluid: pd.DataFrame, scenario=None):
+    """The four panels of a run: price, precision, stocks, entry. Returns the figure."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+    entry = None
+    if scenario is not None:
+        innovators = scenario.market.innovators
+        entry = float(np.sqrt(2 * innovators.cost * innovators.outside_option.ppf(0.0)))
+        fig.suptitle(f"{scenario.name}: agents (solid) vs fluid limit (dashed)")
+    plot_price(abm, fluid, axes[0, 0], entry if entry else None)
+    plot_precision(abm, fluid, axes[0, 1])
+    plot_stocks(abm, fluid, axes[1, 0])
+    plot_entry(abm, fluid, axes[1, 1])
+    return fig

@@ -1,0 +1,164 @@
+"""Mesa agents of the dynamic market: creators of two types and the AI firm.
+
+Creators are real Mesa agents (identity, type, inspection), but their state lives in the
+model's :class:`~abm.model.Population` arrays at ``agent.index``, so that a round can run
+either agent by agent (``shuffle_do("step")``) or as array operations with identical
+results. The firm's pricing rule is a strategy object chosen from :data:`PRICING_RULES`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mesa
+import numpy as np
+
+__all__ = ["Creator", "Innovator", "RankAndFileCreator", "AIFirm", "MyopicPricing", "LearningPricing",
+           "PRICING_RULES"]
+
+
+class Creator(mesa.Agent):
+    """A potential creator: enters when the price covers its outside option, then best-responds.
+
+    Attributes are views of the population arrays: ``beta``, ``cost``, ``outside_option``,
+    ``entry_price`` and ``mass`` are fixed; ``active``, ``effort``, ``stock`` change each round.
+    """
+
+    #: Row of the per-type arrays this class belongs to (0 innovators, 1 rank-and-file).
+    kind: int = -1
+
+    def __init__(self, model, index: int) -> None:
+        super().__init__(model)
+        self.index = index
+
+    def _get(self, name):
+        return getattr(self.model.population, name)[self.index]
+
+    beta = property(lambda self: float(self._get("beta")), doc="Loading on the common factor.")
+    cost = property(lambda self: float(self._get("cost")), doc="Effort cost coefficient c.")
+    outside_option = property(lambda self: float(self._get("outside_option")), doc="Outside option (per time).")
+    entry_price = property(lambda self: float(self._get("entry_price")), doc="Lowest price it enters at.")
+    mass = property(lambda self: float(self._get("mass")), doc="Mass of creators this agent stands for.")
+    active = property(lambda self: bool(self._get("active")), doc="Whether it sells this round.")
+    effort = property(lambda self: float(self._get("effort")), doc="Effort this round (p / c if active).")
+    stock = property(lambda self: float(self._get("stock")), doc="Its data stock (already times its mass).")
+
+    @property
+    def payoff(self) -> float:
+        """Payoff rate this round: ``p e - c e^2 / 2`` if active, else its outside option."""
+        if not self.active:
+            return self.outside_option
+        price = self.model.firm.price
+        return price * self.effort - 0.5 * self.cost * self.effort * self.effort
+
+    def step(self) -> None:
+        """Decide entry and effort at the posted price, then add this round's data to the stock.
+
+        The same arithmetic as :meth:`abm.model.Population.respond` and ``accumulate``, one
+        creator at a time.
+        """
+        population, index = self.model.population, self.index
+        price = self.model.firm.price
+        active = price >= population.entry_price[index]
+        effort = price / population.cost[index] if active else 0.0
+        population.active[index] = active
+        population.effort[index] = effort
+        population.stock[index] = (population.decay * population.stock[index]
+                                   + population.growth * (population.mass[index] * effort))
+
+
+class Innovator(Creator):
+    """An original creator: small loading on the common factor."""
+
+    kind = 0
+
+
+class RankAndFileCreator(Creator):
+    """A conventional creator: large loading on the common factor, elastic entry."""
+
+    kind = 1
+
+
+class MyopicPricing:
+    """Full information: the exact maximiser of the instantaneous profit rate (Eq. 12)
+    against the actual agents' entry prices."""
+
+    def price(self, model) -> float:
+        """Price for this round given the model's current marginal values."""
+        return model.supply.best_price(model.margins, model.market.value)
+
+    def observe(self, model, price: float, profit: float) -> None:
+        """Nothing to learn."""
+
+
+class LearningPricing:
+    r"""A firm that does not know the supply curves and learns its price from profits.
+
+    Kiefer--Wolfowitz search in log price: rounds come in pairs posting
+    ``p (1 + probe)`` and ``p (1 - probe)``; after each pair the base price moves by
+    ``learning_rate * (pi_+ - pi_-) / (2 probe * (|pi_+| + |pi_-|) / 2)``, an estimate of the
+    elasticity of observed profit ``pi`` (Eq. 12's price-dependent part, which the firm can
+    compute from the effort delivered and its own model's marginal values) with respect to
+    price, clipped to ``[-0.25, 0.25]``. With no profit on either side, nobody sold, and it
+    raises the base price by ``learning_rate``.
+    """
+
+    def __init__(self, learning_rate: float, probe: float, initial_price: float) -> None:
+        self.learning_rate = learning_rate
+        self.probe = probe
+        self.base_price = initial_price
+        self._profit_up: float | None = None
+
+    def price(self, model) -> float:
+        """Probe above the base price, then below it."""
+        sign = 1.0 if self._profit_up is None else -1.0
+        return self.base_price * (1.0 + sign * self.probe)
+
+    def observe(self, model, price: float, profit: float) -> None:
+        """Record the probe's profit; after a pair, move the base price."""
+        if self._profit_up is None:
+            self._profit_up = profit
+            return
+        profit_up, profit_down, self._profit_up = self._profit_up, profit, None
+        scale = 0.5 * (abs(profit_up) + abs(profit_down))
+        if scale == 0.0:
+            step = self.learning_rate
+        else:
+            step = self.learning_rate * (profit_up - profit_down) / (2.0 * self.probe * scale)
+        self.base_price *= math.exp(float(np.clip(step, -0.25, 0.25)))
+
+
+#: Firm behaviours by scenario name.
+PRICING_RULES = {"myopic": MyopicPricing, "learning": LearningPricing}
+
+
+class AIFirm(mesa.Agent):
+    """The buyer: posts the price, holds its model's precision, pays creators, books profit.
+
+    Attributes
+    ----------
+    price : float
+        The price per unit of effort posted this round.
+    precision : float
+        Its model's precision at the start of the round.
+    profit : float
+        Profit booked so far (sum over rounds of the profit rate times ``dt``).
+    """
+
+    def __init__(self, model, pricing) -> None:
+        super().__init__(model)
+        self.pricing = pricing
+        self.price = 0.0
+        self.precision = 0.0
+        self.profit = 0.0
+
+    def post_price(self) -> float:
+        """Set and return this round's price."""
+        self.precision = self.model.precision
+        self.price = float(self.pricing.price(self.model))
+        return self.price
+
+    def book(self, price_dependent_profit: float, profit_rate: float, dt: float) -> None:
+        """Pay for the round, book its profit and let the pricing rule learn from it."""
+        self.profit += profit_rate * dt
+        self.pricing.observe(self.model, self.price, price_dependent_profit)

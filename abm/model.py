@@ -1,0 +1,216 @@
+"""The agent-based dynamic market (MODEL.md A2) as a Mesa model.
+
+One round of length ``dt``:
+
+1. the firm reads its model's precision and marginal values off the current data stocks
+   (:func:`~abm.theory.fluid.precision_from_sums`, the same code as the fluid limit);
+2. it posts a price (myopic: exact best response to the agents' entry prices; learning:
+   search on observed profit);
+3. every creator enters iff the price reaches its entry price ``sqrt(2 c omega)``, exerts
+   ``p / c``, and its data stock follows the exact solution of
+   ``dX = (inflow - delta X) dt`` over the round;
+4. the round is recorded by a Mesa ``DataCollector`` with the columns of
+   :data:`~abm.theory.fluid.TRAJECTORY_COLUMNS`, state at the start of the round and the
+   round's price, as in :func:`~abm.theory.fluid.fluid_rounds`.
+
+Step 3 runs either as array operations (``stepping="array"``, the default) or agent by
+agent through ``shuffle_do("step")`` (``stepping="agents"``); both give identical results.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from abm.agents import PRICING_RULES, AIFirm, Innovator, LearningPricing, RankAndFileCreator
+from abm.scenario import Scenario
+from abm.theory.empirical import EmpiricalSupply
+from abm.theory.fluid import (
+    TRAJECTORY_COLUMNS,
+    marginal_values_from_sums,
+    precision_barrier,
+    precision_from_sums,
+    price_cap,
+    rank_and_file_discount,
+    round_factors,
+)
+from abm.theory.supply import entry_price
+
+__all__ = ["Population", "DataMarketModel", "STEPPING"]
+
+STEPPING = ("array", "agents")
+CREATOR_CLASSES = (Innovator, RankAndFileCreator)
+
+
+class Population:
+    """Per-creator state as arrays, ordered innovators first, then rank-and-file creators.
+
+    Fixed: ``kind``, ``beta``, ``cost``, ``mass``, ``outside_option``, ``entry_price``.
+    Changing each round: ``active``, ``effort`` and ``stock`` (data already weighted by the
+    agent's mass). ``decay`` and ``growth`` are the exact one-round stock factors.
+    """
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+        market, simulation = scenario.market, scenario.simulation
+        n = simulation.agents
+        self.bounds = [(0, n), (n, 2 * n)]
+        self.kind = np.repeat(np.arange(2), n)
+        creator_types = market.types
+        draw = {"random": lambda t: t.outside_option.sample(n, rng),
+                "quantile": lambda t: t.outside_option.quantiles(n)}[simulation.sampling]
+        self.outside_option = np.concatenate([draw(t) for t in creator_types])
+        self.beta = np.repeat([t.beta for t in creator_types], n)
+        self.cost = np.repeat([t.cost for t in creator_types], n)
+        self.mass = np.repeat([t.mass / n for t in creator_types], n)
+        self.entry_price = entry_price(self.outside_option, self.cost)
+        self.stock = np.repeat([t.initial_stock / n for t in creator_types], n)
+        self.active = np.zeros(2 * n, dtype=bool)
+        self.effort = np.zeros(2 * n)
+        self.decay, self.growth = round_factors(market.depreciation, simulation.dt)
+
+    def respond(self, price: float) -> None:
+        """Every creator's entry and effort at ``price`` (the array path of ``Creator.step``)."""
+        np.greater_equal(price, self.entry_price, out=self.active)
+        self.effort = np.where(self.active, price / self.cost, 0.0)
+
+    def accumulate(self) -> None:
+        """Every creator's stock after the round (the array path of ``Creator.step``)."""
+        self.stock = self.decay * self.stock + self.growth * (self.mass * self.effort)
+
+    def per_type(self, values) -> np.ndarray:
+        """Sum of ``values`` over each type."""
+        return np.array([values[start:stop].sum() for start, stop in self.bounds])
+
+
+class DataMarketModel(mesa.Model):
+    """Creators and an AI firm trading effort in discrete rounds.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Market and simulation settings.
+    rng : int, numpy.random.Generator or None
+        Seed of every random draw; defaults to ``scenario.simulation.seed``.
+    stepping : {"array", "agents"}
+        How creators respond each round (identical results; arrays are faster).
+
+    Attributes
+    ----------
+    population : Population
+    firm : AIFirm
+    precision : float
+        Current precision of the firm's model.
+    margins : ndarray
+        Current marginal values ``(m_O, m_C)`` of the two types' data.
+    time : float
+    datacollector : mesa.DataCollector
+    """
+
+    def __init__(self, scenario: Scenario, *, rng=None, stepping: str = "array") -> None:
+        super().__init__(rng=scenario.simulation.seed if rng is None else rng)
+        if stepping not in STEPPING:
+            raise ValueError(f"stepping must be one of {STEPPING}, got {stepping!r}")
+        self.scenario, self.market, self.stepping = scenario, scenario.market, stepping
+        self.dt = scenario.simulation.dt
+        self.time = 0.0
+        self.population = Population(scenario, self.rng)
+        for index, kind in enumerate(self.population.kind):
+            CREATOR_CLASSES[kind](self, index)
+        self.supply = EmpiricalSupply(self.population.entry_price, self.population.mass / self.population.cost,
+                                      self.population.kind)
+        self.firm = AIFirm(self, self._pricing_rule())
+        self.barrier = precision_barrier(self.market.sigma0_sq, self.market.kappa, self.market.rank_and_file.beta)
+        self.trap = price_cap(self.market, 0.0, supply=self.supply.supply)
+        self.latest: dict = {}
+        self.datacollector = mesa.DataCollector(
+            model_reporters={column: (lambda m, c=column: m.latest[c]) for column in TRAJECTORY_COLUMNS}
+        )
+        self._read_stocks()
+
+    def _pricing_rule(self):
+        settings = self.scenario.learning
+        if self.scenario.simulation.firm == "learning":
+            return LearningPricing(settings.learning_rate, settings.probe, settings.initial_price)
+        return PRICING_RULES[self.scenario.simulation.firm]()
+
+    def _read_stocks(self) -> None:
+        """Precision and marginal values of the firm's model trained on the current stocks."""
+        population = self.population
+        self.stocks = population.per_type(population.stock)
+        betas = self.market.betas
+        sums = (self.stocks.sum(), self.stocks @ betas, self.stocks @ betas**2)
+        self.precision = precision_from_sums(*sums, self.market.sigma0_sq, self.market.kappa)
+        self.margins = marginal_values_from_sums(*sums, self.precision, self.market.sigma0_sq,
+                                                 self.market.kappa, betas)
+
+    def step(self) -> None:
+        """One round: price, entry and effort, record, accumulate stocks."""
+        price = self.firm.post_price()
+        if self.stepping == "agents":
+            for creator_class in CREATOR_CLASSES:
+                self.agents_by_type[creator_class].shuffle_do("step")
+        else:
+            self.population.respond(price)
+            self.population.accumulate()
+        self._record(price)
+        self.datacollector.collect(self)
+        self.time += self.dt
+        self._read_stocks()
+
+    def _record(self, price: float) -> None:
+        population, market = self.population, self.market
+        delivered = population.per_type(population.mass * population.effort)
+        active_mass = population.per_type(np.where(population.active, population.mass, 0.0))
+        surplus = population.per_type(np.where(
+            population.active,
+            population.mass * (price * population.effort - 0.5 * population.cost * population.effort**2
+                               - population.outside_option),
+            0.0,
+        ))
+        price_dependent = float(delivered @ (market.value * self.margins - price))
+        firm_profit = price_dependent - market.value * market.depreciation * float(self.margins @ self.stocks)
+        discount = float(rank_and_file_discount(market, self.stocks, self.precision))
+        self.firm.book(price_dependent, firm_profit, self.dt)
+        self.latest = {
+            "time": self.time,
+            "price": price,
+            "precision": self.precision,
+            "stock_innovators": self.stocks[0],
+            "stock_rank_and_file": self.stocks[1],
+            "active_innovators": active_mass[0],
+            "active_rank_and_file": active_mass[1],
+            "marginal_value_innovators": self.margins[0],
+            "marginal_value_rank_and_file": self.margins[1],
+            "firm_profit": firm_profit,
+            "surplus_innovators": surplus[0],
+            "surplus_rank_and_file": surplus[1],
+            "welfare": firm_profit + surplus.sum(),
+            "discount": discount,
+            "price_cap": price_cap(market, discount, supply=self.supply.supply),
+            "price_trap": self.trap,
+            "precision_barrier": self.barrier,
+        }
+
+    def run(self, n_rounds: int | None = None, progress: bool = False) -> pd.DataFrame:
+        """Run ``n_rounds`` rounds (default: the scenario's horizon) and return the trajectory.
+
+        Parameters
+        ----------
+        n_rounds : int, optional
+        progress : bool
+            Show a tqdm progress bar.
+        """
+        n_rounds = self.scenario.simulation.n_rounds if n_rounds is None else int(n_rounds)
+        rounds = range(n_rounds)
+        if progress:
+            from tqdm.auto import tqdm
+
+            rounds = tqdm(rounds, desc="agent-based rounds", unit="round")
+        for _ in rounds:
+            self.step()
+        return self.trajectory()
+
+    def trajectory(self) -> pd.DataFrame:
+        """Every recorded round as a DataFrame with the :data:`TRAJECTORY_COLUMNS`."""
+        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
