@@ -18,6 +18,9 @@ def _add_static(sub) -> None:
     parser.add_argument("--cost", type=float, default=1.0)
     parser.add_argument("--sigma2", type=float, default=1.0)
     parser.add_argument("--value", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=200,
+                        help="rounds of the learning firm's tatonnement (0 to skip)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the learning firm's initial prices")
     parser.add_argument("--out", type=Path, default=Path("results/static"))
     parser.set_defaults(run=_run_static)
 
@@ -35,7 +38,9 @@ def _run_static(args) -> int:
 
     beta = np.array(args.beta if args.beta else DEFAULT_BETA)
     market = InformationMarket(beta, cost=args.cost, sigma2=args.sigma2, value=args.value)
-    report = static_report(market)
+    if args.rounds < 0:
+        raise ValueError(f"--rounds must be >= 0, got {args.rounds}")
+    report = static_report(market, rounds=args.rounds, seed=args.seed)
     print(format_static_report(report))
     paths = write_static_report(report, args.out)
     print("\nwrote " + ", ".join(str(p) for p in paths))

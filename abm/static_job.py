@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from abm.io import write_json
+from abm.static_rounds import learn_static_prices
 from abm.theory.static import (
     InformationMarket,
     Outcome,
@@ -35,16 +36,26 @@ class StaticReport:
         One row per creator: beta, efforts, prices, payoffs and the penalty ratio.
     totals : DataFrame
         One row per outcome: precision, firm profit, creator surplus, welfare.
+    learning : DataFrame or None
+        Per round of the learning firm (:func:`abm.static_rounds.learn_static_prices`).
+    seed : int
+        Seed of the learning firm's initial prices.
     """
 
     market: InformationMarket
     outcomes: dict
     creators: pd.DataFrame
     totals: pd.DataFrame
+    learning: pd.DataFrame | None = None
+    seed: int = 0
 
 
-def static_report(market: InformationMarket) -> StaticReport:
-    """Solve the market, the optimum and free-for-all, and tabulate them."""
+def static_report(market: InformationMarket, rounds: int = 0, seed: int = 0) -> StaticReport:
+    """Solve the market, the optimum and free-for-all, and tabulate them.
+
+    With ``rounds > 0`` also play the market in rounds with a learning firm (seeded by
+    ``seed``) and keep its per-round gap to the Stackelberg efforts.
+    """
     outcomes: dict[str, Outcome] = {
         "stackelberg": stackelberg(market),
         "social_optimum": social_optimum(market),
@@ -76,30 +87,38 @@ def static_report(market: InformationMarket) -> StaticReport:
             for name, o in outcomes.items()
         ]
     ).set_index("outcome")
-    return StaticReport(market=market, outcomes=outcomes, creators=creators, totals=totals)
+    learning = learn_static_prices(market, rounds, rng=seed) if rounds > 0 else None
+    return StaticReport(market=market, outcomes=outcomes, creators=creators, totals=totals,
+                        learning=learning, seed=seed)
 
 
 def write_static_report(report: StaticReport, out: Path) -> list[Path]:
     """Write the tables (CSV), ``summary.json`` and ``static.png`` into ``out``."""
-    from analysis.plots import new_axes, plot_originality_penalty, plot_static_efforts
+    from analysis.plots import new_axes, plot_learning_gap, plot_originality_penalty, plot_static_efforts
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "creators.csv", out / "totals.csv", out / "summary.json", out / "static.png"]
     report.creators.to_csv(paths[0], index=False)
     report.totals.to_csv(paths[1])
-    write_json(
-        paths[2],
-        {
-            "job": "static",
-            "parameters": report.market,
-            "totals": report.totals.reset_index().to_dict(orient="records"),
-            "penalty_ratio": report.creators["penalty_ratio"].to_numpy(),
-        },
-    )
-    fig, axes = new_axes(2)
+    summary = {
+        "job": "static",
+        "parameters": report.market,
+        "seed": report.seed,
+        "totals": report.totals.reset_index().to_dict(orient="records"),
+        "penalty_ratio": report.creators["penalty_ratio"].to_numpy(),
+    }
+    if report.learning is not None:
+        paths.append(out / "learning.csv")
+        report.learning.to_csv(paths[-1], index=False)
+        summary["learning_final_effort_gap"] = float(report.learning["effort_gap"].iloc[-1])
+        summary["learning_rounds"] = len(report.learning)
+    write_json(paths[2], summary)
+    fig, axes = new_axes(3 if report.learning is not None else 2)
     plot_static_efforts(report.creators, axes[0])
     plot_originality_penalty(report.creators, axes[1])
+    if report.learning is not None:
+        plot_learning_gap(report.learning, axes[2])
     fig.savefig(paths[3], dpi=120)
     return paths
 
@@ -124,8 +143,19 @@ def format_static_report(report: StaticReport) -> str:
                 report.creators[["beta", "effort_market", "effort_optimum", "penalty_ratio"]].to_string(
                     index=False
                 ),
+                *_learning_lines(report.learning),
             ]
         )
+
+
+def _learning_lines(learning: pd.DataFrame | None) -> list[str]:
+    if learning is None:
+        return []
+    picks = sorted({0, 1, 2, 5, 10, 20, 50, len(learning) - 1} & set(range(len(learning))))
+    table = learning.loc[picks, ["round", "effort_gap", "firm_profit"]].to_string(
+        index=False, formatters={"effort_gap": "{:.2e}".format})
+    return ["", "The static market in rounds: a firm learning per-creator prices by tatonnement,",
+            "gap = max |e - e^M| / max e^M:", table]
 
 
 def default_market() -> InformationMarket:

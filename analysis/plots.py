@@ -110,3 +110,12 @@ def plot_dynamics(abm: pd.DataFrame, fluid: pd.DataFrame, scenario=None):
     plot_stocks(abm, fluid, axes[1, 0])
     plot_entry(abm, fluid, axes[1, 1])
     return fig
+
+
+def plot_learning_gap(learning: pd.DataFrame, ax):
+    """Per-round gap of the learning firm's efforts to the Stackelberg efforts (log scale)."""
+    ax.semilogy(learning["round"], np.maximum(learning["effort_gap"], 1e-17), color="C4")
+    ax.set_xlabel("round")
+    ax.set_ylabel(r"$\max_i |e_i - e^M_i| / \max_i e^M_i$")
+    ax.set_title("Learning firm: gap to Stackelberg")
+    return ax.figure

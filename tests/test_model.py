@@ -1,0 +1,99 @@
+"""The agent-based model: agent bookkeeping, reproducibility, and Props. 5 and 6 round by round."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abm.agents import AIFirm, Innovator, RankAndFileCreator
+from abm.model import DataMarketModel
+from abm.theory.fluid import TRAJECTORY_COLUMNS, precision, precision_barrier
+from abm.theory.supply import PointMass
+from abm.theory.fluid import CreatorType
+from tests.markets import curse_market, priced_out_market, scenario
+
+
+def small(**simulation):
+    settings = dict(horizon=10.0, dt=0.1, agents=150) | simulation
+    return scenario(curse_market(), **settings)
+
+
+@pytest.mark.parametrize("firm", ["myopic", "learning"])
+def test_agent_by_agent_and_array_paths_give_identical_trajectories(firm):
+    runs = [DataMarketModel(small(firm=firm), stepping=stepping, rng=3).run() for stepping in ("agents", "array")]
+    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+
+
+def test_agents_are_real_mesa_agents_with_views_of_the_arrays():
+    model = DataMarketModel(small(agents=20), rng=1)
+    model.run(5)
+    assert len(model.agents_by_type[Innovator]) == 20 and len(model.agents_by_type[RankAndFileCreator]) == 20
+    assert len(model.agents_by_type[AIFirm]) == 1
+    creator = model.agents_by_type[RankAndFileCreator][0]
+    assert creator.beta == 0.9 and creator.mass == pytest.approx(20.0 / 20)
+    assert creator.active == (model.firm.price >= creator.entry_price)
+    assert creator.effort == (model.firm.price / creator.cost if creator.active else 0.0)
+    if creator.active:
+        assert creator.payoff == pytest.approx(model.firm.price**2 / (2 * creator.cost))
+    total = sum(agent.stock for agent in model.agents_by_type[RankAndFileCreator])
+    assert total == pytest.approx(model.stocks[1])
+
+
+def test_runs_are_reproducible_from_the_seed():
+    first, again = (DataMarketModel(small(), rng=11).run() for _ in range(2))
+    other = DataMarketModel(small(), rng=12).run()
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    assert not first["price"].equals(other["price"])
+
+
+def test_trajectory_has_every_column_and_consistent_accounting():
+    trajectory = DataMarketModel(small(), rng=2).run()
+    assert list(trajectory.columns) == list(TRAJECTORY_COLUMNS)
+    assert len(trajectory) == 100
+    np.testing.assert_allclose(trajectory["time"], np.arange(100) * 0.1, atol=1e-9)
+    welfare = trajectory["firm_profit"] + trajectory["surplus_innovators"] + trajectory["surplus_rank_and_file"]
+    np.testing.assert_allclose(trajectory["welfare"], welfare)
+    assert (trajectory[["surplus_innovators", "surplus_rank_and_file"]] >= 0).all().all()
+    recomputed = [precision(curse_market(), row) for row in
+                  trajectory[["stock_innovators", "stock_rank_and_file"]].to_numpy()]
+    np.testing.assert_allclose(trajectory["precision"], recomputed, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_price_is_below_the_cap(seed):
+    """Prop. 5 (beta_O = 0): the myopic firm's price never exceeds p_bar(g_t), every round."""
+    trajectory = DataMarketModel(small(horizon=50.0, dt=0.25, agents=400), rng=seed).run()
+    assert np.all(trajectory["price"] <= trajectory["price_cap"] * (1 + 1e-12))
+    assert trajectory["price_cap"].iloc[-1] < trajectory["price_cap"].iloc[0]
+
+
+def test_precision_converges_to_the_barrier_when_innovators_are_priced_out():
+    """Prop. 6: innovators never enter, kappa > 0, no depreciation: P rises to P_bar, never past it."""
+    market = priced_out_market()
+    trajectory = DataMarketModel(scenario(market, horizon=2e5, dt=1000.0, agents=200), rng=0).run()
+    barrier = precision_barrier(market.sigma0_sq, market.kappa, market.rank_and_file.beta)
+    assert (trajectory["active_innovators"] == 0).all()
+    assert np.all(np.diff(trajectory["precision"]) >= 0)
+    assert np.all(trajectory["precision"] < barrier)
+    # Its limit is the precision of the final stock alone, which is within 1e-3 of P_bar.
+    assert barrier - trajectory["precision"].iloc[-1] < 1e-3 * barrier
+
+
+def test_without_recursive_bias_or_exit_precision_does_not_stall():
+    """kappa = 0 and nobody exits (zero outside options): precision keeps growing past any barrier."""
+    no_exit = dict(outside_option=PointMass(0.0))
+    market = curse_market(kappa=0.0, depreciation=0.0,
+                          innovators=CreatorType(mass=1.0, beta=0.0, **no_exit),
+                          rank_and_file=CreatorType(mass=20.0, beta=0.9, **no_exit))
+    trajectory = DataMarketModel(scenario(market, horizon=400.0, dt=1.0, agents=10), rng=0).run()
+    barrier_with_bias = precision_barrier(market.sigma0_sq, 0.2, 0.9)
+    halves = np.array_split(trajectory["precision"].to_numpy(), 2)
+    assert trajectory["precision"].iloc[-1] > 5 * barrier_with_bias
+    assert halves[1][-1] - halves[1][0] > 0.5 * (halves[0][-1] - halves[0][0])  # growth is not slowing to a stop
+    assert (trajectory["active_innovators"] == 1.0).all()
+
+
+def test_invalid_stepping_is_rejected():
+    with pytest.raises(ValueError, match="stepping must be one of"):
+        DataMarketModel(small(), stepping="parallel")
