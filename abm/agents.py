@@ -13,8 +13,8 @@ import math
 import mesa
 import numpy as np
 
-__all__ = ["Creator", "Innovator", "RankAndFileCreator", "AIFirm", "MyopicPricing", "LearningPricing",
-           "PRICING_RULES"]
+__all__ = ["Creator", "Innovator", "RankAndFileCreator", "AIFirm", "Intermediary", "MyopicPricing",
+           "LearningPricing", "PRICING_RULES"]
 
 
 class Creator(mesa.Agent):
@@ -44,12 +44,17 @@ class Creator(mesa.Agent):
     stock = property(lambda self: float(self._get("stock")), doc="Its data stock (already times its mass).")
 
     @property
+    def offered_price(self) -> float:
+        """Unit price offered to this creator this round."""
+        return float(self._get("offered"))
+
+    @property
     def payoff(self) -> float:
-        """Payoff rate this round: ``p e - c e^2 / 2`` if active, else its outside option."""
+        """Payoff rate from unit prices this round: ``t e - c e^2 / 2`` if active (before any
+        base transfer of the intermediary), else its outside option."""
         if not self.active:
             return self.outside_option
-        price = self.model.firm.price
-        return price * self.effort - 0.5 * self.cost * self.effort * self.effort
+        return self.offered_price * self.effort - 0.5 * self.cost * self.effort * self.effort
 
     def step(self) -> None:
         """Decide entry and effort at the posted price, then add this round's data to the stock.
@@ -58,7 +63,7 @@ class Creator(mesa.Agent):
         creator at a time.
         """
         population, index = self.model.population, self.index
-        price = self.model.firm.price
+        price = population.offered[index]
         active = price >= population.entry_price[index]
         effort = price / population.cost[index] if active else 0.0
         population.active[index] = active
@@ -133,12 +138,13 @@ PRICING_RULES = {"myopic": MyopicPricing, "learning": LearningPricing}
 
 
 class AIFirm(mesa.Agent):
-    """The buyer: posts the price, holds its model's precision, pays creators, books profit.
+    """The buyer: prices data under strict IP, holds its model's precision, pays, books profit.
 
     Attributes
     ----------
-    price : float
-        The price per unit of effort posted this round.
+    prices : ndarray
+        The unit prices ``(t_O, t_C)`` of this round (set by the regime; under strict IP the
+        firm's own uniform price).
     precision : float
         Its model's precision at the start of the round.
     profit : float
@@ -148,17 +154,46 @@ class AIFirm(mesa.Agent):
     def __init__(self, model, pricing) -> None:
         super().__init__(model)
         self.pricing = pricing
-        self.price = 0.0
+        self.prices = np.zeros(2)
         self.precision = 0.0
         self.profit = 0.0
+        self._priced = False
 
-    def post_price(self) -> float:
-        """Set and return this round's price."""
-        self.precision = self.model.precision
-        self.price = float(self.pricing.price(self.model))
-        return self.price
+    def uniform_price(self) -> float:
+        """The firm's own price for this round (asked for by the strict-IP regime)."""
+        self._priced = True
+        return float(self.pricing.price(self.model))
 
     def book(self, price_dependent_profit: float, profit_rate: float, dt: float) -> None:
-        """Pay for the round, book its profit and let the pricing rule learn from it."""
+        """Book the round's profit; if the firm set the price, let its pricing rule learn."""
         self.profit += profit_rate * dt
-        self.pricing.observe(self.model, self.price, price_dependent_profit)
+        if self._priced:
+            self.pricing.observe(self.model, float(self.prices[1]), price_dependent_profit)
+        self._priced = False
+
+
+class Intermediary(mesa.Agent):
+    """The regulated data intermediary: posts the marginal social values as unit prices and
+    settles each round with a flow two-part tariff (``abm.theory.mechanism.flow_tariff``).
+
+    Attributes
+    ----------
+    balance : float
+        This round's net ``T - payments - K`` (zero under budget balance).
+    cumulative_balance : float
+        Sum of the per-round balances.
+    rounds_called_off : int
+        Rounds in which the surplus could not cover the outside options and costs.
+    """
+
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self.balance = 0.0
+        self.cumulative_balance = 0.0
+        self.rounds_called_off = 0
+
+    def book(self, settlement) -> None:
+        """Record a round's settlement."""
+        self.balance = settlement.intermediary_balance
+        self.cumulative_balance += self.balance
+        self.rounds_called_off += int(not self.model.firm.prices.any())

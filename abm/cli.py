@@ -76,7 +76,47 @@ def _run_run(args) -> int:
     return 0
 
 
-COMMANDS = [_add_run, _add_static]
+def _add_compare(sub) -> None:
+    parser = sub.add_parser("compare", help="run one population under every market regime")
+    parser.add_argument("scenario", nargs="?", type=Path,
+                        help="scenario TOML file (default: the embedded curse-of-precision scenario)")
+    parser.add_argument("--static", action="store_true",
+                        help="compare the regimes in the static market instead (default market or --beta)")
+    parser.add_argument("--beta", type=float, nargs="+", help="static market loadings (with --static)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default results/compare_<name>)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--agents", type=int, default=None, help="creator agents per type")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(run=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from abm import compare_job
+    from abm.scenario import default_scenario, load_scenario
+
+    scenario = load_scenario(args.scenario) if args.scenario else default_scenario()
+    if args.static:
+        import numpy as np
+
+        from abm.static_job import DEFAULT_BETA
+        from abm.theory.static import InformationMarket
+
+        market = InformationMarket(np.array(args.beta if args.beta else DEFAULT_BETA))
+        table = compare_job.compare_static(market, scenario.regime)
+        print(compare_job.format_static_comparison(table))
+        paths = compare_job.write_static_comparison(table, market, scenario.regime,
+                                                    args.out or Path("results") / "compare_static")
+    else:
+        if args.agents is not None:
+            scenario = scenario.with_simulation(agents=args.agents)
+        comparison = compare_job.compare_dynamic(scenario, seed=args.seed, progress=not args.no_progress)
+        print(compare_job.format_dynamic_comparison(comparison))
+        paths = compare_job.write_dynamic_comparison(comparison, args.out or Path("results") / f"compare_{scenario.name}")
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = [_add_run, _add_compare, _add_static]
 
 
 def build_parser() -> argparse.ArgumentParser:

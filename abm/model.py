@@ -4,12 +4,15 @@ One round of length ``dt``:
 
 1. the firm reads its model's precision and marginal values off the current data stocks
    (:func:`~abm.theory.fluid.precision_from_sums`, the same code as the fluid limit);
-2. it posts a price (myopic: exact best response to the agents' entry prices; learning:
-   search on observed profit);
+2. the regime sets the round's unit prices per type (under strict IP the firm posts its own
+   uniform price: myopic, the exact best response to the agents' entry prices, or learned
+   from observed profit; under the intermediary the ``Intermediary`` agent posts the
+   marginal social values and calls the round off if its surplus cannot be positive);
 3. every creator enters iff the price reaches its entry price ``sqrt(2 c omega)``, exerts
    ``p / c``, and its data stock follows the exact solution of
    ``dX = (inflow - delta X) dt`` over the round;
-4. the round is recorded by a Mesa ``DataCollector`` with the columns of
+4. the round is settled (unit payments, or the intermediary's flow two-part tariff) and
+   recorded by a Mesa ``DataCollector`` with the columns of
    :data:`~abm.theory.fluid.TRAJECTORY_COLUMNS`, state at the start of the round and the
    round's price, as in :func:`~abm.theory.fluid.fluid_rounds`.
 
@@ -23,18 +26,22 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from abm.agents import PRICING_RULES, AIFirm, Innovator, LearningPricing, RankAndFileCreator
+from abm.agents import PRICING_RULES, AIFirm, Innovator, Intermediary, LearningPricing, RankAndFileCreator
+from abm.regimes import get_regime
 from abm.scenario import Scenario
 from abm.theory.empirical import EmpiricalSupply
 from abm.theory.fluid import (
     TRAJECTORY_COLUMNS,
+    PricingContext,
     marginal_values_from_sums,
+    _mean_price,
     precision_barrier,
     precision_from_sums,
     price_cap,
     rank_and_file_discount,
     round_factors,
 )
+from abm.theory.mechanism import settle_round
 from abm.theory.supply import entry_price
 
 __all__ = ["Population", "DataMarketModel", "STEPPING"]
@@ -67,12 +74,17 @@ class Population:
         self.stock = np.repeat([t.initial_stock / n for t in creator_types], n)
         self.active = np.zeros(2 * n, dtype=bool)
         self.effort = np.zeros(2 * n)
+        self.offered = np.zeros(2 * n)
         self.decay, self.growth = round_factors(market.depreciation, simulation.dt)
 
-    def respond(self, price: float) -> None:
-        """Every creator's entry and effort at ``price`` (the array path of ``Creator.step``)."""
-        np.greater_equal(price, self.entry_price, out=self.active)
-        self.effort = np.where(self.active, price / self.cost, 0.0)
+    def offer(self, prices) -> None:
+        """Post per-type unit prices ``(t_O, t_C)``: ``offered`` holds each creator's."""
+        self.offered = np.asarray(prices, dtype=float)[self.kind]
+
+    def respond(self) -> None:
+        """Every creator's entry and effort at its offered price (the array path of ``Creator.step``)."""
+        np.greater_equal(self.offered, self.entry_price, out=self.active)
+        self.effort = np.where(self.active, self.offered / self.cost, 0.0)
 
     def accumulate(self) -> None:
         """Every creator's stock after the round (the array path of ``Creator.step``)."""
@@ -99,6 +111,9 @@ class DataMarketModel(mesa.Model):
     ----------
     population : Population
     firm : AIFirm
+    intermediary : Intermediary or None
+        Present when the regime settles rounds by the intermediary's tariff.
+    regime : Regime
     precision : float
         Current precision of the firm's model.
     margins : ndarray
@@ -119,7 +134,9 @@ class DataMarketModel(mesa.Model):
             CREATOR_CLASSES[kind](self, index)
         self.supply = EmpiricalSupply(self.population.entry_price, self.population.mass / self.population.cost,
                                       self.population.kind)
+        self.regime = get_regime(scenario.simulation.regime)
         self.firm = AIFirm(self, self._pricing_rule())
+        self.intermediary = Intermediary(self) if self.regime.settles_by_tariff else None
         self.barrier = precision_barrier(self.market.sigma0_sq, self.market.kappa, self.market.rank_and_file.beta)
         self.trap = price_cap(self.market, 0.0, supply=self.supply.supply)
         self.latest: dict = {}
@@ -145,36 +162,61 @@ class DataMarketModel(mesa.Model):
                                                  self.market.kappa, betas)
 
     def step(self) -> None:
-        """One round: price, entry and effort, record, accumulate stocks."""
-        price = self.firm.post_price()
+        """One round: prices, entry and effort, settlement and record, stocks."""
+        prices = self._post_prices()
+        self.population.offer(prices)
         if self.stepping == "agents":
             for creator_class in CREATOR_CLASSES:
                 self.agents_by_type[creator_class].shuffle_do("step")
         else:
-            self.population.respond(price)
+            self.population.respond()
             self.population.accumulate()
-        self._record(price)
+        self._record(prices)
         self.datacollector.collect(self)
         self.time += self.dt
         self._read_stocks()
 
-    def _record(self, price: float) -> None:
+    def _post_prices(self) -> np.ndarray:
+        """The regime's unit prices; a tariff round whose surplus would be negative is called off."""
+        self.firm.precision = self.precision
+        self.latest_margins = self.margins
+        context = PricingContext(self.market.value, self.margins, self.firm.uniform_price)
+        prices = np.asarray(self.regime.unit_prices(context, self.scenario.regime), dtype=float)
+        if self.intermediary is not None and not self.settle(prices, would_enter=True).feasible:
+            prices = np.zeros(2)
+        self.firm.prices = prices
+        return prices
+
+    def settle(self, prices, would_enter: bool = False):
+        """Settle the round for the active creators (or those who would enter at ``prices``)."""
+        population, settings = self.population, self.scenario.regime
+        offered = np.asarray(prices, dtype=float)[population.kind] if would_enter else population.offered
+        active = offered >= population.entry_price if would_enter else population.active
+        effort = np.where(active, offered / population.cost, 0.0) if would_enter else population.effort
+        terms = {}
+        if self.intermediary is not None:
+            terms = dict(tariff=True, operating_cost=settings.operating_cost, firm_outside=settings.firm_outside,
+                         bargaining_power=settings.bargaining_power)
+        return settle_round(offered, effort, population.mass, population.cost,
+                            np.where(active, population.outside_option, 0.0), population.kind, **terms)
+
+    def _record(self, prices: np.ndarray) -> None:
         population, market = self.population, self.market
+        settlement = self.settle(prices)
+        if self.intermediary is not None:
+            self.intermediary.book(settlement)
         delivered = population.per_type(population.mass * population.effort)
         active_mass = population.per_type(np.where(population.active, population.mass, 0.0))
-        surplus = population.per_type(np.where(
-            population.active,
-            population.mass * (price * population.effort - 0.5 * population.cost * population.effort**2
-                               - population.outside_option),
-            0.0,
-        ))
-        price_dependent = float(delivered @ (market.value * self.margins - price))
-        firm_profit = price_dependent - market.value * market.depreciation * float(self.margins @ self.stocks)
+        value = market.value * float(self.margins @ delivered)
+        firm_profit = (value - settlement.firm_transfer
+                       - market.value * market.depreciation * float(self.margins @ self.stocks))
         discount = float(rank_and_file_discount(market, self.stocks, self.precision))
-        self.firm.book(price_dependent, firm_profit, self.dt)
+        self.firm.book(value - settlement.firm_transfer, firm_profit, self.dt)
         self.latest = {
             "time": self.time,
-            "price": price,
+            "price": _mean_price(prices, delivered),
+            "price_innovators": prices[0],
+            "price_rank_and_file": prices[1],
             "precision": self.precision,
             "stock_innovators": self.stocks[0],
             "stock_rank_and_file": self.stocks[1],
@@ -182,10 +224,14 @@ class DataMarketModel(mesa.Model):
             "active_rank_and_file": active_mass[1],
             "marginal_value_innovators": self.margins[0],
             "marginal_value_rank_and_file": self.margins[1],
+            "firm_transfer": settlement.firm_transfer,
             "firm_profit": firm_profit,
-            "surplus_innovators": surplus[0],
-            "surplus_rank_and_file": surplus[1],
-            "welfare": firm_profit + surplus.sum(),
+            "surplus_innovators": settlement.creator_surplus[0],
+            "surplus_rank_and_file": settlement.creator_surplus[1],
+            "intermediary_balance": settlement.intermediary_balance,
+            "welfare": firm_profit + float(settlement.creator_surplus.sum()) + settlement.intermediary_balance,
+            "trade_surplus": value - settlement.firm_transfer + float(settlement.creator_surplus.sum())
+            + settlement.intermediary_balance,
             "discount": discount,
             "price_cap": price_cap(market, discount, supply=self.supply.supply),
             "price_trap": self.trap,

@@ -12,8 +12,10 @@ Layout of a file::
     [market]           value, sigma0_sq, kappa, depreciation
     [innovators]       mass, beta, cost, initial_stock, [innovators.outside_option]
     [rank_and_file]    same keys as [innovators]
-    [simulation]       horizon, dt, agents, firm, sampling, seed
+    [simulation]       horizon, dt, agents, firm, regime, sampling, seed
     [learning]         learning_rate, probe, initial_price   (optional; firm = "learning")
+    [regime]           operating_cost, firm_outside, creator_outside, bargaining_power,
+                       statutory_rate, pool_share, innovator_beta   (optional)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from abm.regimes import REGIMES, RegimeSettings
 from abm.theory._validation import require_positive, require_unit_interval
 from abm.theory.fluid import CreatorType, DynamicMarket
 from abm.theory.supply import OutsideOptions, PowerLaw, outside_options_from_dict
@@ -75,7 +78,9 @@ class Simulation:
     agents : int
         Number of creator agents of each type (each stands for ``mass / agents``).
     firm : str
-        One of :data:`FIRM_BEHAVIOURS`.
+        One of :data:`FIRM_BEHAVIOURS` (how the firm prices under strict IP).
+    regime : str
+        A market regime of :data:`abm.regimes.REGIMES`.
     sampling : str
         One of :data:`SAMPLING_METHODS`.
     seed : int
@@ -86,6 +91,7 @@ class Simulation:
     dt: float = 0.05
     agents: int = 5000
     firm: str = "myopic"
+    regime: str = "strict_ip"
     sampling: str = "random"
     seed: int = 0
 
@@ -101,6 +107,8 @@ class Simulation:
         object.__setattr__(self, "agents", int(self.agents))
         if self.firm not in FIRM_BEHAVIOURS:
             raise ValueError(f"simulation.firm must be one of {FIRM_BEHAVIOURS}, got {self.firm!r}")
+        if self.regime not in REGIMES:
+            raise ValueError(f"simulation.regime must be one of {list(REGIMES)}, got {self.regime!r}")
         if self.sampling not in SAMPLING_METHODS:
             raise ValueError(f"simulation.sampling must be one of {SAMPLING_METHODS}, got {self.sampling!r}")
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
@@ -138,6 +146,7 @@ class Scenario:
     market: DynamicMarket = field(default_factory=_default_market)
     simulation: Simulation = field(default_factory=Simulation)
     learning: Learning = field(default_factory=Learning)
+    regime: RegimeSettings = field(default_factory=RegimeSettings)
 
     def __post_init__(self) -> None:
         if not str(self.description).strip():
@@ -146,6 +155,10 @@ class Scenario:
     def with_simulation(self, **changes) -> "Scenario":
         """A copy with some simulation settings replaced (``dataclasses.replace``)."""
         return dataclasses.replace(self, simulation=dataclasses.replace(self.simulation, **changes))
+
+    def with_regime(self, name: str) -> "Scenario":
+        """A copy run under another market regime."""
+        return self.with_simulation(regime=name)
 
     def to_dict(self) -> dict:
         """The scenario-file form (a TOML-ready nested dict)."""
@@ -162,6 +175,7 @@ class Scenario:
             "rank_and_file": creator(m.rank_and_file),
             "simulation": dataclasses.asdict(self.simulation),
             "learning": dataclasses.asdict(self.learning),
+            "regime": dataclasses.asdict(self.regime),
         }
 
 
@@ -199,7 +213,8 @@ def scenario_from_dict(data: dict) -> Scenario:
     ValueError
         Naming the unknown, missing or invalid key.
     """
-    _check_keys(data, {"name", "description", "market", "innovators", "rank_and_file", "simulation", "learning"},
+    _check_keys(data, {"name", "description", "market", "innovators", "rank_and_file", "simulation", "learning",
+                       "regime"},
                 "scenario", required={"description", "innovators", "rank_and_file"})
     market = data.get("market", {})
     _check_keys(market, {"value", "sigma0_sq", "kappa", "depreciation"}, "market")
@@ -207,6 +222,8 @@ def scenario_from_dict(data: dict) -> Scenario:
     _check_keys(simulation, {f.name for f in dataclasses.fields(Simulation)}, "simulation")
     learning = data.get("learning", {})
     _check_keys(learning, {f.name for f in dataclasses.fields(Learning)}, "learning")
+    regime = data.get("regime", {})
+    _check_keys(regime, {f.name for f in dataclasses.fields(RegimeSettings)}, "regime")
     try:
         dynamic = DynamicMarket(_creator(data["innovators"], "innovators"),
                                 _creator(data["rank_and_file"], "rank_and_file"), **market)
@@ -219,6 +236,7 @@ def scenario_from_dict(data: dict) -> Scenario:
         market=dynamic,
         simulation=Simulation(**simulation),
         learning=Learning(**learning),
+        regime=RegimeSettings(**regime),
     )
 
 

@@ -119,3 +119,45 @@ def plot_learning_gap(learning: pd.DataFrame, ax):
     ax.set_ylabel(r"$\max_i |e_i - e^M_i| / \max_i e^M_i$")
     ax.set_title("Learning firm: gap to Stackelberg")
     return ax.figure
+
+
+def plot_static_regimes(table: pd.DataFrame):
+    """Bars per regime: precision and welfare; innovators' and rank-and-file effort vs optimum."""
+    fig, axes = new_axes(2, width=6.0)
+    names = list(table.index)
+    positions = np.arange(len(names))
+    axes[0].bar(positions - 0.2, table["precision"], 0.4, label="precision")
+    axes[0].bar(positions + 0.2, table["welfare"], 0.4, label="welfare")
+    axes[0].set_title("Precision and welfare by regime")
+    axes[1].bar(positions - 0.2, table["effort_vs_optimum_innovators"], 0.4, label="innovators", color="C2")
+    axes[1].bar(positions + 0.2, table["effort_vs_optimum_rank_and_file"], 0.4, label="rank-and-file", color="C1")
+    axes[1].axhline(1.0, color="grey", ls="--", lw=1)
+    axes[1].set_title("Mean effort relative to the social optimum")
+    for ax in axes:
+        ax.set_xticks(positions, [n.replace("_", "\n") for n in names], fontsize=8)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_regimes(over_time: pd.DataFrame, summary: pd.DataFrame):
+    """Four panels over time, one line per regime: precision (with the barrier), innovator
+    participation, cumulative trade surplus, and cumulative innovator surplus."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+    for index, (name, run) in enumerate(over_time.groupby("regime", sort=False)):
+        color = f"C{index}"
+        dt = float(run["time"].diff().median()) if len(run) > 1 else 1.0
+        axes[0, 0].plot(run["time"], run["precision"], color=color, label=name)
+        axes[0, 1].plot(run["time"], run["active_innovators"], color=color, label=name)
+        axes[1, 0].plot(run["time"], run["trade_surplus"].cumsum() * dt, color=color, label=name)
+        axes[1, 1].plot(run["time"], run["surplus_innovators"].cumsum() * dt, color=color, label=name)
+    barrier = float(summary["precision_barrier"].iloc[0])
+    if np.isfinite(barrier):
+        axes[0, 0].axhline(barrier, color="k", ls=":", lw=1, label=r"barrier $\bar P$")
+    axes[0, 0].set_yscale("log")
+    titles = ["Precision", "Active innovators (mass)", "Cumulative trade surplus", "Cumulative innovator surplus"]
+    for ax, title in zip(axes.flat, titles):
+        ax.set_title(title)
+        ax.set_xlabel("time")
+        ax.legend(fontsize=7)
+    axes[0, 1].set_yscale("symlog", linthresh=1e-3)
+    return fig

@@ -32,10 +32,10 @@ def test_agents_are_real_mesa_agents_with_views_of_the_arrays():
     assert len(model.agents_by_type[AIFirm]) == 1
     creator = model.agents_by_type[RankAndFileCreator][0]
     assert creator.beta == 0.9 and creator.mass == pytest.approx(20.0 / 20)
-    assert creator.active == (model.firm.price >= creator.entry_price)
-    assert creator.effort == (model.firm.price / creator.cost if creator.active else 0.0)
+    assert creator.active == (model.firm.prices[1] >= creator.entry_price)
+    assert creator.effort == (model.firm.prices[1] / creator.cost if creator.active else 0.0)
     if creator.active:
-        assert creator.payoff == pytest.approx(model.firm.price**2 / (2 * creator.cost))
+        assert creator.payoff == pytest.approx(model.firm.prices[1]**2 / (2 * creator.cost))
     total = sum(agent.stock for agent in model.agents_by_type[RankAndFileCreator])
     assert total == pytest.approx(model.stocks[1])
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -43,13 +44,21 @@ __all__ = [
     "solve_fluid",
     "fluid_rounds",
     "round_factors",
+    "round_prices",
+    "PricingContext",
     "TRAJECTORY_COLUMNS",
+    "TYPE_NAMES",
 ]
+
+#: Names of the two types in column names, in the order of every per-type array.
+TYPE_NAMES = ("innovators", "rank_and_file")
 
 #: Columns shared by every trajectory table (fluid ODE, fluid rounds, agent-based model).
 TRAJECTORY_COLUMNS = (
     "time",
     "price",
+    "price_innovators",
+    "price_rank_and_file",
     "precision",
     "stock_innovators",
     "stock_rank_and_file",
@@ -57,10 +66,13 @@ TRAJECTORY_COLUMNS = (
     "active_rank_and_file",
     "marginal_value_innovators",
     "marginal_value_rank_and_file",
+    "firm_transfer",
     "firm_profit",
     "surplus_innovators",
     "surplus_rank_and_file",
+    "intermediary_balance",
     "welfare",
+    "trade_surplus",
     "discount",
     "price_cap",
     "price_trap",
@@ -371,32 +383,103 @@ def check_supply_ratio(market: DynamicMarket, low: float, high: float, points: i
 # --- fluid-limit dynamics -------------------------------------------------------------------
 
 
-def _state(market: DynamicMarket, time: float, stocks, price=None) -> dict:
-    """Every trajectory column at one state; ``price`` defaults to the myopic price."""
+def _active_aggregates(market: DynamicMarket, prices):
+    """Per type: active mass, effort, cost and mean outside option of the active at ``prices``."""
+    masses, efforts, costs, outside = [], [], [], []
+    for creator, price in zip(market.types, prices):
+        active = float(creator.active_mass(price))
+        payoff = price * price / (2.0 * creator.cost)
+        # Active creators' total outside option: N u - M int_0^u G (the surplus they keep).
+        outside_total = active * payoff - float(creator.surplus(price))
+        masses.append(active)
+        efforts.append(float(creator.effort(price)))
+        costs.append(creator.cost)
+        outside.append(outside_total / active if active > 0 else 0.0)
+    return np.array(masses), np.array(efforts), np.array(costs), np.array(outside)
+
+
+@dataclass(frozen=True)
+class PricingContext:
+    """What a regime may look at when it sets one round's unit prices.
+
+    Attributes
+    ----------
+    value : float
+        ``v``.
+    margins : ndarray
+        Marginal values ``(m_O, m_C)`` of the two types' data at the current stocks.
+    best_uniform_price : callable
+        The firm's own uniform price (myopic against the agents or against the supply
+        curves, or learned); only the strict-IP regime calls it.
+    """
+
+    value: float
+    margins: np.ndarray
+    best_uniform_price: Callable[[], float]
+
+
+def round_prices(market: DynamicMarket, margins, regime=None, settings=None, best_uniform_price=None):
+    """Per-type unit prices a regime posts, and the settlement of the round they lead to.
+
+    ``regime`` is any object with ``unit_prices(context, settings)`` and
+    ``settles_by_tariff`` (the regimes of :mod:`abm.regimes`); ``None`` is strict IP with
+    the myopic firm. A tariff round that cannot be efficient is called off: prices 0.
+    """
+    from abm.theory.mechanism import settle_round  # mechanism imports static, not fluid
+
+    best_uniform_price = best_uniform_price or (lambda: myopic_price(market, margins))
+    if regime is None:
+        prices = np.full(2, best_uniform_price())
+    else:
+        context = PricingContext(market.value, np.asarray(margins), best_uniform_price)
+        prices = np.asarray(regime.unit_prices(context, settings), dtype=float)
+    tariff = bool(getattr(regime, "settles_by_tariff", False))
+    terms = {} if not tariff else dict(operating_cost=settings.operating_cost, firm_outside=settings.firm_outside,
+                                        bargaining_power=settings.bargaining_power)
+    settlement = settle_round(prices, *_swap(_active_aggregates(market, prices)), kind=[0, 1], tariff=tariff,
+                              **terms)
+    if not settlement.feasible:
+        prices = np.zeros(2)
+        settlement = settle_round(prices, *_swap(_active_aggregates(market, prices)), kind=[0, 1])
+    return prices, settlement
+
+
+def _swap(aggregates):
+    masses, efforts, costs, outside = aggregates
+    return efforts, masses, costs, outside
+
+
+def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=None) -> dict:
+    """Every trajectory column at one state under a regime (default: strict IP, myopic firm)."""
     stocks = np.asarray(stocks, dtype=float)
     sums = _sums(stocks, market.betas)
     current = precision_from_sums(*sums, market.sigma0_sq, market.kappa)
     margins = marginal_values_from_sums(*sums, current, market.sigma0_sq, market.kappa, market.betas)
-    price = myopic_price(market, margins) if price is None else price
-    inflows = np.array([t.inflow(price) for t in market.types])
-    payments = price * inflows.sum()
-    firm_profit = market.value * float(margins @ (inflows - market.depreciation * stocks)) - payments
-    surplus = [float(t.surplus(price)) for t in market.types]
+    prices, settlement = round_prices(market, margins, regime, settings)
+    inflows = np.array([t.inflow(p) for t, p in zip(market.types, prices)])
+    value = market.value * float(margins @ inflows)
+    firm_profit = value - settlement.firm_transfer - market.value * market.depreciation * float(margins @ stocks)
     discount = float(rank_and_file_discount(market, stocks, current))
     return {
         "time": time,
-        "price": price,
+        "price": _mean_price(prices, inflows),
+        "price_innovators": prices[0],
+        "price_rank_and_file": prices[1],
         "precision": current,
         "stock_innovators": stocks[0],
         "stock_rank_and_file": stocks[1],
-        "active_innovators": float(market.innovators.active_mass(price)),
-        "active_rank_and_file": float(market.rank_and_file.active_mass(price)),
+        "active_innovators": float(market.innovators.active_mass(prices[0])),
+        "active_rank_and_file": float(market.rank_and_file.active_mass(prices[1])),
         "marginal_value_innovators": margins[0],
         "marginal_value_rank_and_file": margins[1],
+        "firm_transfer": settlement.firm_transfer,
         "firm_profit": firm_profit,
-        "surplus_innovators": surplus[0],
-        "surplus_rank_and_file": surplus[1],
-        "welfare": firm_profit + sum(surplus),
+        "surplus_innovators": settlement.creator_surplus[0],
+        "surplus_rank_and_file": settlement.creator_surplus[1],
+        "intermediary_balance": settlement.intermediary_balance,
+        "welfare": firm_profit + float(settlement.creator_surplus.sum()) + settlement.intermediary_balance,
+        "trade_surplus": value - settlement.firm_transfer + float(settlement.creator_surplus.sum())
+        + settlement.intermediary_balance,
         "discount": discount,
         "price_cap": price_cap(market, discount),
         "price_trap": price_trap(market),
@@ -404,22 +487,29 @@ def _state(market: DynamicMarket, time: float, stocks, price=None) -> dict:
     }
 
 
-def fluid_rhs(time: float, stocks, market: DynamicMarket) -> np.ndarray:
-    """``dX_k/dt = N_k(p) e_k(p) - delta X_k`` at the myopic price (Eqs. 8 and 12)."""
+def _mean_price(prices, inflows) -> float:
+    """The uniform price if both types get the same, else the effort-weighted mean price."""
+    prices, inflows = np.asarray(prices, dtype=float), np.asarray(inflows, dtype=float)
+    if prices[0] == prices[1] or inflows.sum() <= 0:
+        return float(prices.mean())
+    return float(prices @ inflows / inflows.sum())
+
+
+def fluid_rhs(time: float, stocks, market: DynamicMarket, regime=None, settings=None) -> np.ndarray:
+    """``dX_k/dt = N_k(t_k) e_k(t_k) - delta X_k`` at the regime's prices (Eqs. 8 and 12)."""
     margins = marginal_values(market, stocks)
-    price = myopic_price(market, margins)
-    inflows = np.array([t.inflow(price) for t in market.types])
+    prices, _ = round_prices(market, margins, regime, settings)
+    inflows = np.array([t.inflow(p) for t, p in zip(market.types, prices)])
     return inflows - market.depreciation * np.asarray(stocks, dtype=float)
 
 
-def _table(market: DynamicMarket, times, stocks, prices=None) -> pd.DataFrame:
-    prices = [None] * len(times) if prices is None else prices
-    rows = [_state(market, float(t), x, p) for t, x, p in zip(times, stocks, prices)]
+def _table(market: DynamicMarket, times, stocks, regime=None, settings=None) -> pd.DataFrame:
+    rows = [_state(market, float(t), x, regime, settings) for t, x in zip(times, stocks)]
     return pd.DataFrame(rows, columns=list(TRAJECTORY_COLUMNS))
 
 
 def solve_fluid(market: DynamicMarket, horizon: float, times=None, rtol: float = 1e-8,
-                atol: float = 1e-10) -> pd.DataFrame:
+                atol: float = 1e-10, regime=None, settings=None) -> pd.DataFrame:
     """Integrate the fluid-limit ODE with ``scipy.integrate.solve_ivp`` (LSODA).
 
     Parameters
@@ -429,6 +519,8 @@ def solve_fluid(market: DynamicMarket, horizon: float, times=None, rtol: float =
         End time ``T > 0``.
     times : array_like, optional
         Times to report; defaults to 201 equally spaced points on ``[0, T]``.
+    regime, settings : optional
+        A regime of :mod:`abm.regimes` and its settings; default strict IP, myopic firm.
 
     Returns
     -------
@@ -444,11 +536,11 @@ def solve_fluid(market: DynamicMarket, horizon: float, times=None, rtol: float =
     times = np.linspace(0.0, horizon, 201) if times is None else np.asarray(times, dtype=float)
     solution = integrate.solve_ivp(
         fluid_rhs, (0.0, horizon), market.initial_stocks, method="LSODA", t_eval=times,
-        args=(market,), rtol=rtol, atol=atol,
+        args=(market, regime, settings), rtol=rtol, atol=atol,
     )
     if not solution.success:
         raise RuntimeError(f"fluid ODE failed: {solution.message}")
-    return _table(market, solution.t, solution.y.T)
+    return _table(market, solution.t, solution.y.T, regime, settings)
 
 
 def round_factors(depreciation: float, dt: float) -> tuple[float, float]:
@@ -462,7 +554,7 @@ def round_factors(depreciation: float, dt: float) -> tuple[float, float]:
     return decay, growth
 
 
-def fluid_rounds(market: DynamicMarket, dt: float, n_rounds: int) -> pd.DataFrame:
+def fluid_rounds(market: DynamicMarket, dt: float, n_rounds: int, regime=None, settings=None) -> pd.DataFrame:
     """The fluid limit in discrete rounds: the agent-based schedule with exact supply curves.
 
     Each round the myopic price is set from the current stocks and held for ``dt``; stocks
@@ -474,8 +566,8 @@ def fluid_rounds(market: DynamicMarket, dt: float, n_rounds: int) -> pd.DataFram
     stocks = market.initial_stocks
     rows = []
     for step in range(int(n_rounds)):
-        row = _state(market, step * dt, stocks)
+        row = _state(market, step * dt, stocks, regime, settings)
         rows.append(row)
-        inflows = np.array([t.inflow(row["price"]) for t in market.types])
+        inflows = np.array([t.inflow(row[f"price_{name}"]) for t, name in zip(market.types, TYPE_NAMES)])
         stocks = decay * stocks + growth * inflows
     return pd.DataFrame(rows, columns=list(TRAJECTORY_COLUMNS))

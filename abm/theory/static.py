@@ -212,6 +212,12 @@ def _lambda_fixed_point(market: InformationMarket, share: float) -> tuple[float,
         gap = lam * beta - 1.0
         return lam + k * float(np.dot(beta, gap * gap * gap))
 
+    # In exact arithmetic h(0) < 0 < h(upper); with loadings near the underflow threshold
+    # rounding can make an end point a root, which brentq would reject.
+    if h(0.0) >= 0.0:
+        return 0.0, 0, True
+    if h(upper) <= 0.0:
+        return upper, 0, True
     lam, info = optimize.brentq(h, 0.0, upper, xtol=1e-15, rtol=4 * np.finfo(float).eps,
                                 full_output=True, disp=False)
     return float(lam), int(info.iterations), bool(info.converged)

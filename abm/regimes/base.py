@@ -1,0 +1,119 @@
+"""The interface every market regime implements, and the settings and results they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+
+from abm.theory._validation import frozen_array, require_finite, require_nonnegative, require_unit_interval
+from abm.theory.fluid import PricingContext
+from abm.theory.static import InformationMarket, Outcome
+
+__all__ = ["RegimeSettings", "RegimeOutcome", "PricingContext", "Regime", "from_outcome"]
+
+
+@dataclass(frozen=True)
+class RegimeSettings:
+    """Parameters of the institutions (one set for every regime, each uses its own).
+
+    Parameters
+    ----------
+    operating_cost : float
+        Intermediary's cost ``K >= 0`` (static: once; dynamic: per unit time).
+    firm_outside : float
+        Firm's outside option ``Pi0`` (static: once; dynamic: per unit time).
+    creator_outside : float
+        Creators' outside option ``u0 >= 0`` in the static market (in the dynamic market
+        every agent has its own, drawn from the scenario).
+    bargaining_power : float
+        Creators' share ``alpha`` in [0, 1] of the intermediary's net surplus.
+    statutory_rate : float
+        Rate per unit of effort a regulator sets under the statutory licence, ``>= 0``.
+    pool_share : float
+        Share ``phi`` in [0, 1] of the value of the data a collecting society collects.
+    innovator_beta : float
+        In the static market, creators with ``beta`` below this count as innovators.
+    """
+
+    operating_cost: float = 0.0
+    firm_outside: float = 0.0
+    creator_outside: float = 0.0
+    bargaining_power: float = 0.5
+    statutory_rate: float = 0.25
+    pool_share: float = 0.5
+    innovator_beta: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operating_cost", require_nonnegative(self.operating_cost, "regime.operating_cost"))
+        object.__setattr__(self, "firm_outside", require_finite(self.firm_outside, "regime.firm_outside"))
+        object.__setattr__(self, "creator_outside",
+                           require_nonnegative(self.creator_outside, "regime.creator_outside"))
+        object.__setattr__(self, "bargaining_power",
+                           require_unit_interval(self.bargaining_power, "regime.bargaining_power"))
+        object.__setattr__(self, "statutory_rate", require_nonnegative(self.statutory_rate, "regime.statutory_rate"))
+        object.__setattr__(self, "pool_share", require_unit_interval(self.pool_share, "regime.pool_share"))
+        object.__setattr__(self, "innovator_beta", require_nonnegative(self.innovator_beta, "regime.innovator_beta"))
+
+
+@dataclass(frozen=True)
+class RegimeOutcome:
+    """A regime's result in the static market.
+
+    Attributes
+    ----------
+    regime : str
+    effort : ndarray
+    creator_surplus : ndarray
+        Per creator: what it is paid minus effort cost minus its outside option.
+    precision, welfare, firm_profit, intermediary_balance : float
+        ``welfare = firm_profit + sum(creator_surplus) + intermediary_balance``.
+    feasible : bool
+    message : str
+    """
+
+    regime: str
+    effort: np.ndarray
+    creator_surplus: np.ndarray
+    precision: float
+    welfare: float
+    firm_profit: float
+    intermediary_balance: float = 0.0
+    feasible: bool = True
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "effort", frozen_array(self.effort, "effort"))
+        object.__setattr__(self, "creator_surplus", frozen_array(self.creator_surplus, "creator_surplus"))
+
+
+def from_outcome(regime: str, market: InformationMarket, outcome: Outcome, settings: RegimeSettings) -> RegimeOutcome:
+    """A :class:`RegimeOutcome` from a linear-price :class:`~abm.theory.static.Outcome`."""
+    return RegimeOutcome(
+        regime=regime,
+        effort=outcome.effort,
+        creator_surplus=outcome.creator_payoff - settings.creator_outside,
+        precision=outcome.precision,
+        welfare=outcome.welfare - settings.creator_outside * market.n_creators,
+        firm_profit=outcome.firm_profit,
+    )
+
+
+class Regime:
+    """A market institution: how effort is priced and paid for.
+
+    Subclasses set ``name`` and ``summary`` and implement :meth:`static` and
+    :meth:`unit_prices`; ``settles_by_tariff`` marks the regime whose round is settled by
+    the intermediary's two-part tariff (:func:`abm.theory.mechanism.flow_tariff`).
+    """
+
+    name: str = ""
+    summary: str = ""
+    settles_by_tariff: bool = False
+
+    def static(self, market: InformationMarket, settings: RegimeSettings) -> RegimeOutcome:
+        """The regime's outcome in the static market of MODEL.md A1."""
+        raise NotImplementedError
+
+    def unit_prices(self, context: PricingContext, settings: RegimeSettings) -> np.ndarray:
+        """Per-type prices per unit of effort ``(t_O, t_C)`` for one round of the dynamic market."""
+        raise NotImplementedError
