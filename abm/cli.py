@@ -7,6 +7,7 @@ job that writes its results, with parameters, seed and versions, into ``--out``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -116,7 +117,57 @@ def _run_compare(args) -> int:
     return 0
 
 
-COMMANDS = [_add_run, _add_compare, _add_static]
+def _add_sweep(sub) -> None:
+    parser = sub.add_parser("sweep", help="run a parameter sweep (local processes or a Dask cluster)")
+    parser.add_argument("spec", type=Path, help="sweep specification TOML (see docs/sweeps.md)")
+    parser.add_argument("--out", type=Path, default=None, help="dataset directory (default results/sweep_<name>)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
+    parser.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    parser.add_argument("--scheduler", default=None, help="address tcp://HOST:PORT of a dask.distributed scheduler")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(run=_run_sweep)
+
+
+def _run_sweep(args) -> int:
+    from abm.sweep import load_sweep, run_sweep
+
+    spec = load_sweep(args.spec)
+    out = args.out or Path("results") / f"sweep_{args.spec.stem}"
+    signal.signal(signal.SIGTERM, _interrupt)  # a batch system's stop is an interruption too
+    try:
+        results = run_sweep(spec, out, resume=args.resume, workers=args.workers, scheduler=args.scheduler,
+                            progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are saved in {out}; continue with --resume", file=sys.stderr)
+        return 130
+    failed = results[results["status"] != "ok"]
+    print(f"{len(results)} runs in {out}/results.parquet: {len(results) - len(failed)} ok, {len(failed)} failed")
+    for _, row in failed.head(5).iterrows():
+        print(f"  run {row['run_id']} (seed {row['seed']}): {row['error'].splitlines()[0]}")
+    _sweep_figures(spec, results, out)
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _sweep_figures(spec, results, out: Path) -> None:
+    from analysis.plots import plot_sweep
+
+    if spec.design == "sobol":
+        from analysis.sensitivity import sobol_indices
+
+        indices = sobol_indices(spec, results)
+        indices.to_csv(out / "sobol.csv", index=False)
+        print("Sobol indices (first order S1, total ST):")
+        print(indices.to_string(index=False, float_format="{:.3f}".format))
+    elif len(spec.parameters) == 1 and not spec.parameters[0].values:
+        plot_sweep(results, spec.parameters[0].path, spec.outputs).savefig(out / "sweep.png", dpi=120)
+        print(f"wrote {out / 'sweep.png'}")
+
+
+COMMANDS = [_add_run, _add_compare, _add_sweep, _add_static]
 
 
 def build_parser() -> argparse.ArgumentParser:

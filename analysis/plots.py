@@ -161,3 +161,19 @@ def plot_regimes(over_time: pd.DataFrame, summary: pd.DataFrame):
         ax.legend(fontsize=7)
     axes[0, 1].set_yscale("symlog", linthresh=1e-3)
     return fig
+
+
+def plot_sweep(results: pd.DataFrame, parameter: str, outputs):
+    """Each output against one swept parameter: mean over replications with +-1 sd band."""
+    column = f"param:{parameter}"
+    ok = results[results["status"] == "ok"]
+    fig, axes = new_axes(len(outputs), width=4.2)
+    grouped = ok.groupby(column)
+    for ax, output in zip(axes, outputs):
+        mean, spread = grouped[output].mean(), grouped[output].std().fillna(0.0)
+        x = mean.index.to_numpy(dtype=float)
+        ax.plot(x, mean.to_numpy(), "o-", ms=3)
+        ax.fill_between(x, (mean - spread).to_numpy(), (mean + spread).to_numpy(), alpha=0.25)
+        ax.set_xlabel(parameter)
+        ax.set_title(output, fontsize=9)
+    return fig
