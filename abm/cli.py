@@ -167,7 +167,44 @@ def _sweep_figures(spec, results, out: Path) -> None:
         print(f"wrote {out / 'sweep.png'}")
 
 
-COMMANDS = [_add_run, _add_compare, _add_sweep, _add_static]
+def _add_validate(sub) -> None:
+    parser = sub.add_parser("validate", help="run every emergent-vs-analytic check and write a report")
+    parser.add_argument("--out", type=Path, default=Path("results/validation"))
+    parser.add_argument("--quick", action="store_true", help="fewer populations and replications (about 30 s)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.set_defaults(run=_run_validate)
+
+
+def _run_validate(args) -> int:
+    from abm.validation import run_checks, write_report
+
+    checks = run_checks(args.out, quick=args.quick, seed=args.seed)
+    for check in checks:
+        result = "skipped" if check.details.get("skipped") else ("pass" if check.passed else "FAIL")
+        print(f"{result:>7}  {check.name}: {check.observed} (distance {check.distance:.3g}, "
+              f"tolerance {check.tolerance:.3g})")
+    print(f"\nwrote {write_report(checks, args.out, args.seed, args.quick)}")
+    failed = [c for c in checks if not c.passed and not c.details.get("skipped")]
+    return 1 if failed else 0
+
+
+def _add_reproduce(sub) -> None:
+    parser = sub.add_parser("reproduce", help="regenerate every figure and table the docs show")
+    parser.add_argument("--out", type=Path, default=Path("docs/figures"))
+    parser.add_argument("--quick", action="store_true", help="small populations and horizons (about a minute)")
+    parser.add_argument("--only", nargs="+", help="some of: static run compare sweep validate")
+    parser.set_defaults(run=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from abm.reproduce import reproduce
+
+    for name, paths in reproduce(args.out, quick=args.quick, only=args.only).items():
+        print(f"{name}: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = [_add_run, _add_compare, _add_sweep, _add_validate, _add_reproduce, _add_static]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,19 +1,15 @@
 """Small dynamic markets shared by the tests."""
 
-from abm.scenario import Scenario, Simulation
+import dataclasses
+
+from abm.scenario import Scenario, Simulation, default_scenario
 from abm.theory.fluid import CreatorType, DynamicMarket
-from abm.theory.supply import PointMass, PowerLaw
+from abm.theory.supply import PointMass
 
 
 def curse_market(**changes) -> DynamicMarket:
-    """The default curse-of-precision market (innovators beta = 0)."""
-    params = dict(
-        innovators=CreatorType(mass=1.0, beta=0.0, outside_option=PowerLaw(0.5, 1.0), initial_stock=2.0),
-        rank_and_file=CreatorType(mass=20.0, beta=0.9, outside_option=PowerLaw(0.05, 2.0), initial_stock=1.0),
-        sigma0_sq=0.5, kappa=0.2, depreciation=0.02,
-    )
-    params.update(changes)
-    return DynamicMarket(**params)
+    """The default (curse-of-precision) market, innovators beta = 0, with some fields changed."""
+    return dataclasses.replace(default_scenario().market, **changes)
 
 
 def priced_out_market(**changes) -> DynamicMarket:

@@ -16,39 +16,19 @@ exponents are in docs/validation.md.
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from abm.model import DataMarketModel
 from abm.run_job import sup_distances
-from abm.theory.fluid import fluid_rounds, solve_fluid
+from abm.theory.fluid import solve_fluid
+from abm.validation import STATE, population_convergence
 from tests.markets import curse_market, scenario
-
-STATE = ["precision", "stock_innovators", "stock_rank_and_file"]
-POPULATIONS = [1000, 4000, 16000, 64000]
-REPLICATIONS = 8
-
-
-def _fit(sizes, distances):
-    """OLS slope of log distance on log N over all replications, with its standard error."""
-    fit = stats.linregress(np.log(sizes), np.log(distances))
-    return fit.slope, fit.stderr
 
 
 @pytest.mark.slow
 def test_distance_to_the_fluid_limit_shrinks_with_the_population():
-    market, horizon, dt = curse_market(), 20.0, 0.1
-    reference = fluid_rounds(market, dt, int(round(horizon / dt)))
-    sizes, state_gaps, price_gaps = [], [], []
-    for n_agents in POPULATIONS:
-        for replication in range(REPLICATIONS):
-            run = DataMarketModel(scenario(market, horizon=horizon, dt=dt, agents=n_agents),
-                                  rng=10_000 + replication).run()
-            gaps = sup_distances(run, reference, columns=STATE + ["price"])
-            sizes.append(n_agents)
-            state_gaps.append(max(gaps[c] for c in STATE))
-            price_gaps.append(gaps["price"])
-    state_slope, state_error = _fit(sizes, state_gaps)
-    price_slope, price_error = _fit(sizes, price_gaps)
+    measured = population_convergence(curse_market(), populations=(1000, 4000, 16000, 64000), replications=8)
+    state_slope, state_error = measured["state_slope"], measured["state_stderr"]
+    price_slope, price_error = measured["price_slope"], measured["price_stderr"]
     # Three standard errors of the fitted slopes (32 runs) around the theoretical exponents.
     assert state_slope + 3 * state_error < 0, "the state does not converge"
     assert -0.5 - 3 * state_error <= state_slope <= -1 / 3 + 3 * state_error, (state_slope, state_error)

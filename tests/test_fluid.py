@@ -11,7 +11,6 @@ from abm.theory.fluid import (
     DynamicMarket,
     SupplyAssumptionWarning,
     check_supply_ratio,
-    fluid_rounds,
     marginal_values,
     myopic_price,
     precision,
@@ -19,11 +18,11 @@ from abm.theory.fluid import (
     price_cap,
     price_trap,
     profit_rate,
-    solve_fluid,
     supply_ratio,
 )
 from abm.theory.static import InformationMarket, effective_precision
 from abm.theory.supply import PowerLaw
+from abm.validation import round_length_convergence
 from tests.markets import curse_market
 
 
@@ -135,14 +134,6 @@ def test_invalid_creator_types_are_rejected(kwargs, message):
 @pytest.mark.slow
 def test_rounds_converge_to_the_ode_at_rate_dt():
     """The round schedule holds the price for dt: its error against the ODE is O(dt)."""
-    market, horizon = curse_market(), 10.0
-    ode = solve_fluid(market, horizon, times=np.arange(0.0, horizon, 0.5), rtol=1e-10, atol=1e-12)
-    steps = np.array([0.05, 0.025, 0.0125, 0.00625])
-    errors = []
-    for dt in steps:
-        rounds = fluid_rounds(market, dt, int(round(horizon / dt))).iloc[:: int(round(0.5 / dt))]
-        errors.append(max(np.max(np.abs(rounds[c].to_numpy() - ode[c].to_numpy()))
-                          for c in ("precision", "stock_innovators", "stock_rank_and_file")))
-    slope = np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    measured = round_length_convergence(curse_market())
     # First order: halving dt halves the error; the fit over four halvings lands near 1.
-    assert 0.8 < slope < 1.2, (errors, slope)
+    assert 0.8 < measured["slope"] < 1.2, measured

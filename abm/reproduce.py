@@ -1,0 +1,90 @@
+"""``abm reproduce``: regenerate every figure and table the documentation shows.
+
+One named specification per figure or table, each running the same job a user would run
+(``abm static``, ``abm run``, ``abm compare``, ``abm sweep``, ``abm validate``). The quick
+variant shrinks populations and horizons so the whole set runs in about a minute; its
+numbers are not the ones quoted in the docs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+__all__ = ["SPECIFICATIONS", "reproduce"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _static(out: Path, quick: bool) -> list[Path]:
+    from abm.static_job import default_market, static_report, write_static_report
+
+    return write_static_report(static_report(default_market(), rounds=200), out / "static")
+
+
+def _run(out: Path, quick: bool) -> list[Path]:
+    from abm.run_job import run_scenario, write_run
+    from abm.scenario import default_scenario
+
+    scenario = default_scenario().with_simulation(agents=500, horizon=50.0) if quick else default_scenario()
+    return write_run(run_scenario(scenario), out / "curse_of_precision")
+
+
+def _compare(out: Path, quick: bool) -> list[Path]:
+    from abm.compare_job import (
+        compare_dynamic, compare_static, write_dynamic_comparison, write_static_comparison,
+    )
+    from abm.regimes import RegimeSettings
+    from abm.scenario import default_scenario
+    from abm.static_job import default_market
+
+    scenario = default_scenario().with_simulation(agents=500, horizon=50.0) if quick else default_scenario()
+    paths = write_dynamic_comparison(compare_dynamic(scenario), out / "compare_curse_of_precision")
+    settings = RegimeSettings()
+    table = compare_static(default_market(), settings)
+    return paths + write_static_comparison(table, default_market(), settings, out / "compare_static")
+
+
+def _sweep(out: Path, quick: bool) -> list[Path]:
+    from abm.sweep import load_sweep, run_sweep
+    from analysis.plots import plot_sweep
+
+    spec = load_sweep(ROOT / "sweeps" / "entry_elasticity.toml")
+    if quick:
+        from dataclasses import replace
+
+        spec = replace(spec, replications=1, parameters=(replace(spec.parameters[0], num=5),),
+                       base={**spec.base, "simulation": {**spec.base["simulation"], "agents": 100}},
+                       source={**spec.source, "quick": True})
+    target = out / "sweep_entry_elasticity"
+    shutil.rmtree(target, ignore_errors=True)
+    results = run_sweep(spec, target, workers=2, progress=False)
+    plot_sweep(results, spec.parameters[0].path, spec.outputs).savefig(target / "sweep.png", dpi=120)
+    return [target / "results.parquet", target / "sweep.png"]
+
+
+def _validate(out: Path, quick: bool) -> list[Path]:
+    from abm.validation import run_checks, write_report
+
+    checks = run_checks(out / "validation", quick=quick)
+    return [write_report(checks, out / "validation", seed=2026, quick=quick)]
+
+
+#: Every figure and table of the docs, by name, with the job that makes it.
+SPECIFICATIONS = {
+    "static": _static,
+    "run": _run,
+    "compare": _compare,
+    "sweep": _sweep,
+    "validate": _validate,
+}
+
+
+def reproduce(out, quick: bool = False, only=None) -> dict[str, list[Path]]:
+    """Run the named specifications (default all) and return the files each wrote."""
+    out = Path(out)
+    names = list(only or SPECIFICATIONS)
+    unknown = [n for n in names if n not in SPECIFICATIONS]
+    if unknown:
+        raise ValueError(f"unknown specification(s) {unknown}; known: {list(SPECIFICATIONS)}")
+    return {name: SPECIFICATIONS[name](out, quick) for name in names}
