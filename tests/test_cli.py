@@ -44,3 +44,49 @@ def test_run_job_writes_both_trajectories_and_the_summary(tmp_path, capsys):
 def test_run_job_reports_a_missing_file(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing.toml"), "--no-progress"]) == 2
     assert "no scenario file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validate_writes_a_report_in_which_every_check_states_its_numbers(tmp_path, capsys):
+    assert main(["validate", "--quick", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    checks = pd.read_csv(tmp_path / "checks.csv")
+    ran = checks[checks["tolerance_source"] != "-"]
+    assert len(ran) >= 12 and ran["passed"].all()
+    assert ran["distance"].notna().all() and ran["tolerance"].notna().all()
+    assert "| check | theory | observed | distance | tolerance |" in report
+    assert (tmp_path / "convergence_population.png").exists()
+
+
+def test_reproduce_regenerates_the_named_figures(tmp_path):
+    assert main(["reproduce", "--quick", "--out", str(tmp_path), "--only", "static", "sweep"]) == 0
+    assert (tmp_path / "static" / "static.png").exists()
+    assert (tmp_path / "sweep_entry_elasticity" / "sweep.png").exists()
+    with pytest.raises(ValueError, match="unknown specification"):
+        from abm.reproduce import reproduce
+
+        reproduce(tmp_path, only=["everything"])
+
+
+def test_sweep_command_runs_and_resumes(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text('''description = "cli sweep"
+base = "default"
+replications = 2
+seed = 3
+outputs = ["precision_final"]
+[overrides]
+"simulation.agents" = 20
+"simulation.horizon" = 1.0
+"simulation.dt" = 0.5
+[parameters."market.kappa"]
+low = 0.0
+high = 0.4
+num = 3
+''')
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    assert "6 runs" in capsys.readouterr().out and (out / "sweep.png").exists()
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--no-progress", "--resume"]) == 0
