@@ -34,12 +34,11 @@ from abm.theory.fluid import (
     TRAJECTORY_COLUMNS,
     PricingContext,
     marginal_values_from_sums,
-    _mean_price,
     precision_barrier,
     precision_from_sums,
     price_cap,
-    rank_and_file_discount,
     round_factors,
+    trajectory_row,
 )
 from abm.theory.mechanism import settle_round
 from abm.theory.supply import entry_price
@@ -207,36 +206,10 @@ class DataMarketModel(mesa.Model):
             self.intermediary.book(settlement)
         delivered = population.per_type(population.mass * population.effort)
         active_mass = population.per_type(np.where(population.active, population.mass, 0.0))
-        value = market.value * float(self.margins @ delivered)
-        firm_profit = (value - settlement.firm_transfer
-                       - market.value * market.depreciation * float(self.margins @ self.stocks))
-        discount = float(rank_and_file_discount(market, self.stocks, self.precision))
-        self.firm.book(value - settlement.firm_transfer, firm_profit, self.dt)
-        self.latest = {
-            "time": self.time,
-            "price": _mean_price(prices, delivered),
-            "price_innovators": prices[0],
-            "price_rank_and_file": prices[1],
-            "precision": self.precision,
-            "stock_innovators": self.stocks[0],
-            "stock_rank_and_file": self.stocks[1],
-            "active_innovators": active_mass[0],
-            "active_rank_and_file": active_mass[1],
-            "marginal_value_innovators": self.margins[0],
-            "marginal_value_rank_and_file": self.margins[1],
-            "firm_transfer": settlement.firm_transfer,
-            "firm_profit": firm_profit,
-            "surplus_innovators": settlement.creator_surplus[0],
-            "surplus_rank_and_file": settlement.creator_surplus[1],
-            "intermediary_balance": settlement.intermediary_balance,
-            "welfare": firm_profit + float(settlement.creator_surplus.sum()) + settlement.intermediary_balance,
-            "trade_surplus": value - settlement.firm_transfer + float(settlement.creator_surplus.sum())
-            + settlement.intermediary_balance,
-            "discount": discount,
-            "price_cap": price_cap(market, discount, supply=self.supply.supply),
-            "price_trap": self.trap,
-            "precision_barrier": self.barrier,
-        }
+        self.latest = trajectory_row(market, self.time, prices, self.stocks, self.precision, self.margins, delivered,
+                                     active_mass, settlement, supply=self.supply.supply, trap=self.trap)
+        trade_profit = market.value * float(self.margins @ delivered) - settlement.firm_transfer
+        self.firm.book(trade_profit, self.latest["firm_profit"], self.dt)
 
     def run(self, n_rounds: int | None = None, progress: bool = False) -> pd.DataFrame:
         """Run ``n_rounds`` rounds (default: the scenario's horizon) and return the trajectory.

@@ -45,6 +45,7 @@ __all__ = [
     "fluid_rounds",
     "round_factors",
     "round_prices",
+    "trajectory_row",
     "PricingContext",
     "TRAJECTORY_COLUMNS",
     "TYPE_NAMES",
@@ -457,19 +458,34 @@ def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=Non
     margins = marginal_values_from_sums(*sums, current, market.sigma0_sq, market.kappa, market.betas)
     prices, settlement = round_prices(market, margins, regime, settings)
     inflows = np.array([t.inflow(p) for t, p in zip(market.types, prices)])
-    value = market.value * float(margins @ inflows)
-    firm_profit = value - settlement.firm_transfer - market.value * market.depreciation * float(margins @ stocks)
-    discount = float(rank_and_file_discount(market, stocks, current))
+    active = np.array([t.active_mass(p) for t, p in zip(market.types, prices)], dtype=float)
+    return trajectory_row(market, time, prices, stocks, current, margins, inflows, active, settlement,
+                          trap=price_trap(market))
+
+
+def trajectory_row(market: DynamicMarket, time: float, prices, stocks, current_precision: float, margins,
+                   delivered, active_mass, settlement, supply=None, trap: float | None = None) -> dict:
+    """One row of :data:`TRAJECTORY_COLUMNS` from a round's state, prices, trade and settlement.
+
+    Shared by the fluid limit and the agent-based model so both account identically.
+    ``delivered`` is the effort supplied by each type, ``supply`` the supply curve the cap
+    is computed with (default: the analytic one).
+    """
+    value = market.value * float(np.dot(margins, delivered))
+    firm_profit = (value - settlement.firm_transfer
+                   - market.value * market.depreciation * float(np.dot(margins, stocks)))
+    creators = float(np.sum(settlement.creator_surplus))
+    discount = float(rank_and_file_discount(market, stocks, current_precision))
     return {
         "time": time,
-        "price": _mean_price(prices, inflows),
+        "price": _mean_price(prices, delivered),
         "price_innovators": prices[0],
         "price_rank_and_file": prices[1],
-        "precision": current,
+        "precision": current_precision,
         "stock_innovators": stocks[0],
         "stock_rank_and_file": stocks[1],
-        "active_innovators": float(market.innovators.active_mass(prices[0])),
-        "active_rank_and_file": float(market.rank_and_file.active_mass(prices[1])),
+        "active_innovators": active_mass[0],
+        "active_rank_and_file": active_mass[1],
         "marginal_value_innovators": margins[0],
         "marginal_value_rank_and_file": margins[1],
         "firm_transfer": settlement.firm_transfer,
@@ -477,12 +493,11 @@ def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=Non
         "surplus_innovators": settlement.creator_surplus[0],
         "surplus_rank_and_file": settlement.creator_surplus[1],
         "intermediary_balance": settlement.intermediary_balance,
-        "welfare": firm_profit + float(settlement.creator_surplus.sum()) + settlement.intermediary_balance,
-        "trade_surplus": value - settlement.firm_transfer + float(settlement.creator_surplus.sum())
-        + settlement.intermediary_balance,
+        "welfare": firm_profit + creators + settlement.intermediary_balance,
+        "trade_surplus": value - settlement.firm_transfer + creators + settlement.intermediary_balance,
         "discount": discount,
-        "price_cap": price_cap(market, discount),
-        "price_trap": price_trap(market),
+        "price_cap": price_cap(market, discount, supply=supply),
+        "price_trap": price_trap(market, supply) if trap is None else trap,
         "precision_barrier": precision_barrier(market.sigma0_sq, market.kappa, market.rank_and_file.beta),
     }
 
