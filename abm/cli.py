@@ -204,7 +204,61 @@ def _run_reproduce(args) -> int:
     return 0
 
 
-COMMANDS = [_add_run, _add_compare, _add_sweep, _add_validate, _add_reproduce, _add_static]
+def _add_procurement(sub) -> None:
+    parser = sub.add_parser("procurement", help="procurement across domains: Table 1, Table 2, overproduction")
+    parser.add_argument("experiment", choices=("table1", "genai", "overproduction"))
+    parser.add_argument("--draws", type=int, default=1000, help="cost draws (table1; genai uses 200 per market)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--market-seed", type=int, default=3, help="seed of the table1 market's hyperparameters")
+    parser.add_argument("--out", type=Path, default=Path("results/procurement"))
+    parser.set_defaults(run=_run_procurement)
+
+
+def _run_procurement(args) -> int:
+    import time
+
+    import numpy as np
+    import pandas as pd
+
+    from abm import procurement_job as job
+    from abm.io import write_json
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.experiment == "table1":
+        start = time.perf_counter()
+        per_draw, table, market = job.table1(args.draws, args.seed, args.market_seed)
+        print(f"Table 1 ({args.draws} cost draws, market seed {args.market_seed}, exact payment quadrature, "
+              f"{time.perf_counter() - start:.1f} s):")
+        print(table.to_string(float_format="{:.3f}".format))
+        paths = job.write_table1(per_draw, table, market, args.out, args.seed, args.market_seed)
+    elif args.experiment == "genai":
+        table = job.genai_table(seed=args.seed)
+        print("Table 2: M1 with and without GenAI (mu = 0), one market per row:")
+        print(table.to_string(index=False, float_format="{:.2f}".format))
+        means = table.mean()
+        print(f"means: revenue {means.revenue_without_genai:.2f} -> {means.revenue_with_genai:.2f}, "
+              f"welfare {means.welfare_without_genai:.2f} -> {means.welfare_with_genai:.2f}")
+        paths = [args.out / "table2.csv", args.out / "table2.json"]
+        table.to_csv(paths[0], index=False)
+        write_json(paths[1], {"job": "procurement genai", "seed": args.seed,
+                              "table": table.to_dict(orient="records")})
+    else:
+        from analysis.plots import plot_overproduction
+
+        demands, allocation = job.overproduction_maps()
+        x1 = allocation[:, -1, 0]
+        print(f"overproduction (c = (0.5, 0.5), rho = 4, gamma = 0.5, mu_12 = 1): at d_2 = 20, x_1 = "
+              f"{x1[0]:.4f} for d_1 = {demands[0]:.1f} and {x1[demands < 9].min():.4f}..{x1[demands < 9].max():.4f} "
+              "for every d_1 below 9")
+        paths = [args.out / "overproduction.png", args.out / "overproduction.csv"]
+        plot_overproduction(demands, allocation).savefig(paths[0], dpi=120)
+        grid = np.array([(a, b, *allocation[i, j]) for i, a in enumerate(demands) for j, b in enumerate(demands)])
+        pd.DataFrame(grid, columns=["d1", "d2", "x1", "x2"]).to_csv(paths[1], index=False)
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = [_add_run, _add_compare, _add_sweep, _add_validate, _add_reproduce, _add_procurement, _add_static]
 
 
 def build_parser() -> argparse.ArgumentParser:

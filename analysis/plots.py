@@ -177,3 +177,28 @@ def plot_sweep(results: pd.DataFrame, parameter: str, outputs):
         ax.set_xlabel(parameter)
         ax.set_title(output, fontsize=9)
     return fig
+
+
+def plot_procurement_boxes(per_draw: pd.DataFrame):
+    """Box plots of revenue and welfare per mechanism (mean in red, median in orange)."""
+    fig, axes = new_axes(2, width=5.5)
+    names = [n for n in per_draw["mechanism"].unique() if n != "M3"]
+    for ax, column in zip(axes, ("revenue", "welfare")):
+        data = [per_draw.loc[per_draw["mechanism"] == n, column].to_numpy() for n in names]
+        ax.boxplot(data, showmeans=True, meanline=True, meanprops={"color": "red"},
+                   medianprops={"color": "orange"})
+        ax.set_xticks(range(1, len(names) + 1), names)
+        ax.set_title(f"{column} per cost draw")
+    return fig
+
+
+def plot_overproduction(demands: np.ndarray, allocation: np.ndarray):
+    """Heat maps of the optimal x_1 and x_2 over the demands (d_1, d_2)."""
+    fig, axes = new_axes(2, width=5.0)
+    for k, ax in enumerate(axes):
+        image = ax.pcolormesh(demands, demands, allocation[:, :, k].T, shading="auto")
+        fig.colorbar(image, ax=ax)
+        ax.set_xlabel("$d_1$")
+        ax.set_ylabel("$d_2$")
+        ax.set_title(f"optimal $x_{k + 1}$")
+    return fig

@@ -29,7 +29,7 @@ from abm.theory._validation import frozen_array
 __all__ = [
     "CostDistribution", "UniformCost", "TruncatedNormalCost", "ProcurementMarket",
     "allocate", "allocate_batch", "social_cost_potential", "MECHANISMS", "MechanismOutcome",
-    "evaluate_mechanisms", "myerson_payments", "union_payment_path", "sample_table1_market",
+    "evaluate_mechanisms", "mechanism_round", "myerson_payments", "union_payment_path", "sample_table1_market", "expectation",
 ]
 
 
@@ -62,8 +62,12 @@ class CostDistribution:
     def mean(self) -> float:
         raise NotImplementedError
 
-    def sample(self, size, rng) -> np.ndarray:
+    def ppf(self, share):
+        """Quantile function."""
         raise NotImplementedError
+
+    def sample(self, size, rng) -> np.ndarray:
+        return self.ppf(np.random.default_rng(rng).uniform(size=size))
 
     def check_log_concave(self, points: int = 2001) -> None:
         """Assumption 2.3: ``f / F`` must decrease; ``ValueError`` if it does not."""
@@ -98,8 +102,8 @@ class UniformCost(CostDistribution):
     def mean(self) -> float:
         return 0.5 * (self.low + self.high)
 
-    def sample(self, size, rng):
-        return np.random.default_rng(rng).uniform(self.low, self.high, size)
+    def ppf(self, share):
+        return self.low + (self.high - self.low) * np.asarray(share, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,9 @@ class TruncatedNormalCost(CostDistribution):
     def ratio(self, c):
         z = self._z(c)
         # log(Phi(z) - Phi(z_low)) - log(phi(z)): stable where phi underflows relative to Phi.
-        below = special.log_ndtr(z) + np.log1p(-np.exp(np.minimum(special.log_ndtr(self._z(self.low))
-                                                                   - special.log_ndtr(z), 0.0)))
+        with np.errstate(divide="ignore"):  # log(0) = -inf at the lower end, where F = 0
+            below = special.log_ndtr(z) + np.log1p(-np.exp(np.minimum(special.log_ndtr(self._z(self.low))
+                                                                       - special.log_ndtr(z), 0.0)))
         return self.scale * np.exp(below + 0.5 * z * z + 0.5 * np.log(2 * np.pi))
 
     def mean(self) -> float:
@@ -139,11 +144,11 @@ class TruncatedNormalCost(CostDistribution):
         phi = lambda z: np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)  # noqa: E731
         return float(self.loc + self.scale * (phi(a) - phi(b)) / self._mass())
 
-    def sample(self, size, rng):
+    def ppf(self, share):
         from scipy.stats import truncnorm
 
         a, b = self._z(self.low), self._z(self.high)
-        return truncnorm.rvs(a, b, loc=self.loc, scale=self.scale, size=size, random_state=np.random.default_rng(rng))
+        return truncnorm.ppf(share, a, b, loc=self.loc, scale=self.scale)
 
 
 # --- the market -----------------------------------------------------------------------------------
@@ -275,12 +280,13 @@ def allocate_batch(market: ProcurementMarket, weights, tolerance: float = 1e-9, 
                 break
         converged[todo] = False
         if 2 * k / t < tolerance:
+            # The barrier point is within O(1/t) (about 1e-6 in x); the KKT polish makes it exact.
             polished, exact = _polish(market, weights / weights.max(axis=1, keepdims=True), x)
             return polished, converged | exact
         t *= 40.0
 
 
-def _polish(market, weights, x0, iterations: int = 40):
+def _polish(market, weights, x0, iterations: int = 60):
     """Solve the KKT conditions exactly for every candidate set of binding demands.
 
     The barrier's answer is accurate in objective, but a domain whose weight is, say,
@@ -296,6 +302,12 @@ def _polish(market, weights, x0, iterations: int = 40):
     batch, k = x0.shape
     rho, mu, gamma = market.rho, market.mu, market.gamma
     best = x0.copy()
+    # No optimal x_i exceeds what would cover every demand from domain i alone; near-free
+    # domains leave the barrier far above that, so Newton starts from the clipped point.
+    with np.errstate(divide="ignore"):
+        alone = np.where(mu > 0, (market.demand[None, :] / mu) ** (1.0 / np.maximum(gamma, 1e-12)), 0.0)
+    ceiling = np.maximum(alone.max(axis=1), market.demand.max()) * 1.01
+    x0 = np.minimum(x0, ceiling)
     best_cost = np.full(batch, np.inf)
     exact = np.zeros(batch, dtype=bool)
     for size in range(1, k + 1):
@@ -449,7 +461,7 @@ def social_cost_potential(market: ProcurementMarket, weights) -> tuple[np.ndarra
 
 #: The six mechanisms; M3 has no closed form and is reported through its bounds.
 MECHANISMS = ("M1", "M2", "M3", "M4", "M5", "M6")
-GRID_POINTS, NODES, BISECTIONS = 9, 6, 20
+GRID_POINTS, NODES, BISECTIONS = 17, 8, 24
 
 
 def _with_column(cost: np.ndarray, k: int, values: np.ndarray) -> np.ndarray:
@@ -486,23 +498,23 @@ def _integral_quadrature(market, weight_of, cost: np.ndarray, k: int) -> np.ndar
     low, high = cost[:, k], np.full(len(cost), market.upper[k])
     grid = low[:, None] + (high - low)[:, None] * np.linspace(0.0, 1.0, GRID_POINTS)[None, :]
     codes = _pattern(market, weight_of, _with_column(cost, k, grid))
-    left, right = grid[:, :-1].copy(), grid[:, 1:].copy()
     changes = codes[:, :-1] != codes[:, 1:]
-    left_code = codes[:, :-1]
+    kinks = np.full(changes.shape, np.nan)
     if changes.any():
         rows, cols = np.nonzero(changes)
-        lo, hi, code = left[rows, cols], right[rows, cols], left_code[rows, cols]
+        lo, hi, code = grid[rows, cols], grid[rows, cols + 1], codes[rows, cols]
         for _ in range(BISECTIONS):
             middle = 0.5 * (lo + hi)
             same = _pattern(market, weight_of, _with_column(cost[rows], k, middle[:, None]))[:, 0] == code
             lo, hi = np.where(same, middle, lo), np.where(same, hi, middle)
-        split = np.where(changes, 0.5 * (left + right), 0.0)
-        split[rows, cols] = 0.5 * (lo + hi)
-    else:
-        split = 0.5 * (left + right)
-    edges = np.sort(np.concatenate([grid, np.where(changes, split, 0.5 * (left + right))], axis=1), axis=1)
+        kinks[rows, cols] = 0.5 * (lo + hi)
+    # Pieces: the grid intervals, each split at its kink if it holds one, else at its middle.
+    split = np.where(np.isnan(kinks), 0.5 * (grid[:, :-1] + grid[:, 1:]), kinks)
+    edges = np.sort(np.concatenate([grid, split], axis=1), axis=1)
     nodes, node_weights = np.polynomial.legendre.leggauss(NODES)
     a, b = edges[:, :-1], edges[:, 1:]
+    keep = np.any(b > a, axis=0)
+    a, b = a[:, keep], b[:, keep]
     points = (0.5 * (b - a))[..., None] * nodes + (0.5 * (a + b))[..., None]  # (B, pieces, NODES)
     values = _allocation_of(market, weight_of, _with_column(cost, k, points.reshape(len(cost), -1)))[..., k]
     return np.sum(values.reshape(points.shape) * node_weights * (0.5 * (b - a))[..., None], axis=(1, 2))
@@ -589,38 +601,67 @@ class MechanismOutcome:
     revenue_upper: np.ndarray | None = None
 
 
+def mechanism_round(market: ProcurementMarket, mechanism: str, reports, method: str = "quadrature",
+                    rng=None, trials: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Allocation ``y = x^rho`` and payments to each domain for rows of reported costs.
+
+    M1/M2: Algorithm 1 with virtual costs / costs and Myerson payments (for M2 the integrals
+    are exact potential differences, ``int y_k dt = Psi(b_k, c_-k) - Psi(c)``). M4: the union
+    is paid ``b . y(b)`` in all (shown here split equally across domains). M5/M6: the broker's
+    contract ``z = x(b)`` / ``x(E[c])``; creator ``k`` is paid ``b_k z_k^rho_k``.
+    """
+    reports = np.atleast_2d(np.asarray(reports, dtype=float))
+    if mechanism == "M1":
+        y = _allocation_of(market, market.virtual_cost, reports)
+        return y, myerson_payments(market, reports, market.virtual_cost, method=method, rng=rng, trials=trials)
+    if mechanism in ("M2", "M4"):
+        potential, y = social_cost_potential(market, reports)
+        if mechanism == "M4":
+            union = float(market.upper @ social_cost_potential(market, market.upper[None])[1][0])
+            return y, np.full_like(y, union / market.n_domains)
+        payments = reports * y
+        for k in range(market.n_domains):
+            raised = reports.copy()
+            raised[:, k] = market.upper[k]
+            payments[:, k] += social_cost_potential(market, raised)[0] - potential
+        return y, payments
+    if mechanism in ("M5", "M6"):
+        anchor = market.upper if mechanism == "M5" else market.mean_cost
+        contract = social_cost_potential(market, anchor[None])[1][0]
+        y = np.repeat(contract[None], len(reports), axis=0)
+        return y, y * market.upper
+    raise ValueError(f"mechanism must be one of M1, M2, M4, M5, M6 (M3 has only bounds), got {mechanism!r}")
+
+
 def evaluate_mechanisms(market: ProcurementMarket, cost, method: str = "quadrature", rng=None,
                         trials: int = 100) -> dict:
     """Every mechanism M1-M6 for each cost vector (rows of ``cost``), reported truthfully.
 
-    M1/M2: Algorithm 1 with virtual costs / costs and Myerson payments (M2's integrals use the
-    potential: ``int y_k dt = Psi(b_k, c_-k) - Psi(c)``). M4: the union is paid ``b . y(b)``
-    (Lemma 2.3). M5/M6: the broker's contract ``z = x(b)`` / ``x(E[c])`` with platform payment
-    ``b . y``. M3: bounds ``Rev5 <= Rev3 <= Rev1``, ``SW3 <= SW2`` (Thm 2.4, Cor. 3.1).
+    Revenue is minus what the platform pays (for M5/M6 the contract's ``t = b . y``), welfare
+    minus the creators' total cost. M3 has no closed form: its outcome carries the bounds
+    ``Rev5 <= Rev3 <= Rev1`` and ``SW3 <= SW2`` (Thm 2.4, Cor. 3.1).
     """
     cost = np.atleast_2d(np.asarray(cost, dtype=float))
-    upper, expected = market.upper, market.mean_cost
     outcomes = {}
-    y1 = _allocation_of(market, market.virtual_cost, cost)
-    pay1 = myerson_payments(market, cost, market.virtual_cost, method=method, rng=rng, trials=trials)
-    outcomes["M1"] = MechanismOutcome("M1", -pay1.sum(axis=1), -(cost * y1).sum(axis=1), y1 ** (1 / market.rho))
-    potential, y2 = social_cost_potential(market, cost)
-    pay2 = cost * y2
-    for k in range(market.n_domains):
-        raised = cost.copy()
-        raised[:, k] = upper[k]
-        pay2[:, k] += social_cost_potential(market, raised)[0] - potential
-    welfare2 = -(cost * y2).sum(axis=1)
-    outcomes["M2"] = MechanismOutcome("M2", -pay2.sum(axis=1), welfare2, y2 ** (1 / market.rho))
-    union_pay, _ = social_cost_potential(market, upper[None])
-    outcomes["M4"] = MechanismOutcome("M4", np.full(len(cost), -union_pay[0]), welfare2, y2 ** (1 / market.rho))
-    for name, anchor in (("M5", upper), ("M6", expected)):
-        _, contract = social_cost_potential(market, anchor[None])
-        outcomes[name] = MechanismOutcome(name, np.full(len(cost), -float(upper @ contract[0])),
-                                          -(cost @ contract[0]), np.repeat(contract ** (1 / market.rho), len(cost), 0))
-    outcomes["M3"] = MechanismOutcome("M3", outcomes["M5"].revenue, welfare2, y2 ** (1 / market.rho),
-                                      revenue_upper=outcomes["M1"].revenue)
+    for name in ("M1", "M2", "M4", "M5", "M6"):
+        y, payments = mechanism_round(market, name, cost, method=method, rng=rng, trials=trials)
+        outcomes[name] = MechanismOutcome(name, -payments.sum(axis=1), -(cost * y).sum(axis=1),
+                                          y ** (1 / market.rho))
+    outcomes["M3"] = MechanismOutcome("M3", outcomes["M5"].revenue, outcomes["M2"].welfare,
+                                      outcomes["M2"].allocation, revenue_upper=outcomes["M1"].revenue)
     return {name: outcomes[name] for name in MECHANISMS}
+
+
+def expectation(market: ProcurementMarket, function, nodes: int = 16) -> np.ndarray:
+    """``E[function(c)]`` over the cost distribution by a Gauss-Legendre product rule in the
+    quantiles ``u_k = F_k(c_k)`` (``function`` maps cost vectors ``(N, K)`` to ``(N, ...)``)."""
+    points, weights = np.polynomial.legendre.leggauss(nodes)
+    shares, weights = 0.5 * (points + 1), 0.5 * weights
+    grid = np.stack(np.meshgrid(*[shares] * market.n_domains, indexing="ij"), -1).reshape(-1, market.n_domains)
+    total_weight = np.prod(np.stack(np.meshgrid(*[weights] * market.n_domains, indexing="ij"), -1)
+                           .reshape(-1, market.n_domains), axis=1)
+    costs = np.stack([d.ppf(grid[:, k]) for k, d in enumerate(market.costs)], axis=-1)
+    return np.tensordot(total_weight, function(costs), axes=1)
 
 
 def sample_table1_market(rng, k: int = 2) -> ProcurementMarket:
