@@ -192,7 +192,7 @@ def _add_reproduce(sub) -> None:
     parser = sub.add_parser("reproduce", help="regenerate every figure and table the docs show")
     parser.add_argument("--out", type=Path, default=Path("docs/figures"))
     parser.add_argument("--quick", action="store_true", help="small populations and horizons (about a minute)")
-    parser.add_argument("--only", nargs="+", help="some of: static run compare sweep validate")
+    parser.add_argument("--only", nargs="+", help="some of: static run compare sweep procurement validate")
     parser.set_defaults(run=_run_reproduce)
 
 

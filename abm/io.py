@@ -54,3 +54,24 @@ def write_json(path: Path, payload: dict) -> Path:
     document = {**to_jsonable(payload), "versions": versions()}
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+def read_toml(path, what: str) -> dict:
+    """Parse the TOML file at ``path``; ``what`` names the kind of file in error messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If it is not valid TOML (the message names the file).
+    """
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None

@@ -63,6 +63,18 @@ def _sweep(out: Path, quick: bool) -> list[Path]:
     return [target / "results.parquet", target / "sweep.png"]
 
 
+def _procurement(out: Path, quick: bool) -> list[Path]:
+    from abm import procurement_job as job
+    from analysis.plots import plot_overproduction
+
+    target = out / "procurement"
+    per_draw, table, market = job.table1(draws=100 if quick else 1000)
+    paths = job.write_table1(per_draw, table, market, target, seed=0, market_seed=3)
+    demands, allocation = job.overproduction_maps(points=10 if quick else 40)
+    plot_overproduction(demands, allocation).savefig(target / "overproduction.png", dpi=120)
+    return paths + [target / "overproduction.png"]
+
+
 def _validate(out: Path, quick: bool) -> list[Path]:
     from abm.validation import run_checks, write_report
 
@@ -76,6 +88,7 @@ SPECIFICATIONS = {
     "run": _run,
     "compare": _compare,
     "sweep": _sweep,
+    "procurement": _procurement,
     "validate": _validate,
 }
 

@@ -21,10 +21,10 @@ Layout of a file::
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from abm.io import read_toml
 from abm.regimes import REGIMES, RegimeSettings
 from abm.theory._validation import require_positive, require_unit_interval
 from abm.theory.fluid import CreatorType, DynamicMarket
@@ -252,12 +252,7 @@ def load_scenario(path) -> Scenario:
         names the file and the key.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no scenario file at {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "scenario file")
     data.setdefault("name", path.stem)
     try:
         return scenario_from_dict(data)

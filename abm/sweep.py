@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import json
 import time
-import tomllib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from abm.io import read_toml
 from abm.scenario import default_scenario, load_scenario, scenario_from_dict
 
 __all__ = ["SweepSpec", "Parameter", "RunRequest", "load_sweep", "sweep_from_dict", "design_points",
@@ -212,12 +212,7 @@ def sweep_from_dict(data: dict, base_dir: Path = Path(".")) -> SweepSpec:
 def load_sweep(path) -> SweepSpec:
     """Read and validate a sweep specification file."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no sweep specification at {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "sweep specification")
     try:
         return sweep_from_dict(data, path.parent)
     except ValueError as error:
