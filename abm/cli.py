@@ -48,15 +48,20 @@ def _run_static(args) -> int:
     return 0
 
 
-def _add_run(sub) -> None:
-    parser = sub.add_parser("run", help="run a scenario's agent-based market and its fluid limit")
+def _scenario_arguments(parser, out_default: str) -> None:
+    """The arguments every scenario job shares."""
     parser.add_argument("scenario", nargs="?", type=Path,
                         help="scenario TOML file (default: the embedded curse-of-precision scenario)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default results/<name>)")
+    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default {out_default})")
     parser.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed")
     parser.add_argument("--agents", type=int, default=None, help="creator agents per type")
-    parser.add_argument("--stepping", choices=("array", "agents"), default="array")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_run(sub) -> None:
+    parser = sub.add_parser("run", help="run a scenario's agent-based market and its fluid limit")
+    _scenario_arguments(parser, "results/<name>")
+    parser.add_argument("--stepping", choices=("array", "agents"), default="array")
     parser.set_defaults(run=_run_run)
 
 
@@ -79,15 +84,10 @@ def _run_run(args) -> int:
 
 def _add_compare(sub) -> None:
     parser = sub.add_parser("compare", help="run one population under every market regime")
-    parser.add_argument("scenario", nargs="?", type=Path,
-                        help="scenario TOML file (default: the embedded curse-of-precision scenario)")
+    _scenario_arguments(parser, "results/compare_<name>")
     parser.add_argument("--static", action="store_true",
                         help="compare the regimes in the static market instead (default market or --beta)")
     parser.add_argument("--beta", type=float, nargs="+", help="static market loadings (with --static)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default results/compare_<name>)")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--agents", type=int, default=None, help="creator agents per type")
-    parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=_run_compare)
 
 

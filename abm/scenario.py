@@ -26,7 +26,7 @@ from pathlib import Path
 
 from abm.io import read_toml
 from abm.regimes import REGIMES, RegimeSettings
-from abm.theory._validation import require_positive, require_unit_interval
+from abm.theory._validation import check_keys, require_positive, require_unit_interval
 from abm.theory.fluid import CreatorType, DynamicMarket
 from abm.theory.supply import OutsideOptions, PowerLaw, outside_options_from_dict
 
@@ -184,19 +184,8 @@ def default_scenario() -> Scenario:
     return Scenario()
 
 
-def _check_keys(table: dict, allowed: set[str], where: str, required: set[str] = frozenset()) -> None:
-    if not isinstance(table, dict):
-        raise ValueError(f"{where} must be a table, got {type(table).__name__}")
-    unknown = set(table) - allowed
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-    missing = required - set(table)
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {sorted(missing)}")
-
-
 def _creator(table: dict, where: str) -> CreatorType:
-    _check_keys(table, {"mass", "beta", "cost", "initial_stock", "outside_option"}, where,
+    check_keys(table, {"mass", "beta", "cost", "initial_stock", "outside_option"}, where,
                 required={"mass", "beta", "outside_option"})
     options: OutsideOptions = outside_options_from_dict(table["outside_option"], f"{where}.outside_option")
     try:
@@ -213,17 +202,17 @@ def scenario_from_dict(data: dict) -> Scenario:
     ValueError
         Naming the unknown, missing or invalid key.
     """
-    _check_keys(data, {"name", "description", "market", "innovators", "rank_and_file", "simulation", "learning",
+    check_keys(data, {"name", "description", "market", "innovators", "rank_and_file", "simulation", "learning",
                        "regime"},
                 "scenario", required={"description", "innovators", "rank_and_file"})
     market = data.get("market", {})
-    _check_keys(market, {"value", "sigma0_sq", "kappa", "depreciation"}, "market")
+    check_keys(market, {"value", "sigma0_sq", "kappa", "depreciation"}, "market")
     simulation = data.get("simulation", {})
-    _check_keys(simulation, {f.name for f in dataclasses.fields(Simulation)}, "simulation")
+    check_keys(simulation, {f.name for f in dataclasses.fields(Simulation)}, "simulation")
     learning = data.get("learning", {})
-    _check_keys(learning, {f.name for f in dataclasses.fields(Learning)}, "learning")
+    check_keys(learning, {f.name for f in dataclasses.fields(Learning)}, "learning")
     regime = data.get("regime", {})
-    _check_keys(regime, {f.name for f in dataclasses.fields(RegimeSettings)}, "regime")
+    check_keys(regime, {f.name for f in dataclasses.fields(RegimeSettings)}, "regime")
     try:
         dynamic = DynamicMarket(_creator(data["innovators"], "innovators"),
                                 _creator(data["rank_and_file"], "rank_and_file"), **market)

@@ -52,3 +52,15 @@ def require_unit_interval(value, name: str) -> float:
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
     return number
+
+
+def check_keys(table, allowed, where: str, required=frozenset()) -> None:
+    """``ValueError`` naming unknown or missing keys of a table read from a file."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table, got {type(table).__name__}")
+    unknown = set(table) - set(allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    missing = set(required) - set(table)
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {sorted(missing)}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special
 
-from abm.theory._validation import require_nonnegative, require_positive
+from abm.theory._validation import check_keys, require_nonnegative, require_positive
 
 __all__ = [
     "OutsideOptions",
@@ -213,10 +213,5 @@ def outside_options_from_dict(spec: dict, where: str = "outside_option") -> Outs
         raise ValueError(f"{where}.distribution must be one of {sorted(DISTRIBUTIONS)}, got {name!r}")
     cls = DISTRIBUTIONS[name]
     expected = {f.name for f in fields(cls)}
-    unknown = set(spec) - expected
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)} for {name}; expected {sorted(expected)}")
-    missing = expected - set(spec)
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {sorted(missing)} for {name}")
+    check_keys(spec, expected, f"{where} ({name})", required=expected)
     return cls(**spec)
