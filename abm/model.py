@@ -34,7 +34,6 @@ from abm.theory.fluid import (
     TRAJECTORY_COLUMNS,
     PricingContext,
     marginal_values_from_sums,
-    precision_barrier,
     precision_from_sums,
     price_cap,
     round_factors,
@@ -136,7 +135,6 @@ class DataMarketModel(mesa.Model):
         self.regime = get_regime(scenario.simulation.regime)
         self.firm = AIFirm(self, self._pricing_rule())
         self.intermediary = Intermediary(self) if self.regime.settles_by_tariff else None
-        self.barrier = precision_barrier(self.market.sigma0_sq, self.market.kappa, self.market.rank_and_file.beta)
         self.trap = price_cap(self.market, 0.0, supply=self.supply.supply)
         self.latest: dict = {}
         self.datacollector = mesa.DataCollector(

@@ -85,7 +85,7 @@ class ProcurementModel(mesa.Model):
         super().__init__(rng=rng)
         if mechanism not in ROUND_MECHANISMS:
             raise ValueError(f"mechanism must be one of {ROUND_MECHANISMS}, got {mechanism!r}")
-        if strategy not in ("truthful", "best_response"):
+        if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be 'truthful' or 'best_response', got {strategy!r}")
         self.market, self.mechanism, self.strategy, self.report_grid = market, mechanism, strategy, report_grid
         self.creators = [DomainCreator(self, k) for k in range(market.n_domains)]

@@ -8,7 +8,6 @@ from scipy import optimize
 
 from abm.theory.fluid import (
     CreatorType,
-    DynamicMarket,
     SupplyAssumptionWarning,
     check_supply_ratio,
     marginal_values,

@@ -1,7 +1,5 @@
 """The agent-based model: agent bookkeeping, reproducibility, and Props. 5 and 6 round by round."""
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize
 
-import abm.theory.procurement as procurement
 from abm.procurement_model import ProcurementModel
 from abm.theory.procurement import (
     CostDistribution,

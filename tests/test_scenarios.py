@@ -1,6 +1,5 @@
 """Scenario files: strict parsing, the embedded default, and a short run of every shipped file."""
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np

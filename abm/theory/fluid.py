@@ -385,7 +385,8 @@ def check_supply_ratio(market: DynamicMarket, low: float, high: float, points: i
 
 
 def _active_aggregates(market: DynamicMarket, prices):
-    """Per type: active mass, effort, cost and mean outside option of the active at ``prices``."""
+    """Per type: effort, active mass, cost and mean outside option of the active at ``prices``
+    (the argument order of ``settle_round``)."""
     masses, efforts, costs, outside = [], [], [], []
     for creator, price in zip(market.types, prices):
         active = float(creator.active_mass(price))
@@ -396,7 +397,7 @@ def _active_aggregates(market: DynamicMarket, prices):
         efforts.append(float(creator.effort(price)))
         costs.append(creator.cost)
         outside.append(outside_total / active if active > 0 else 0.0)
-    return np.array(masses), np.array(efforts), np.array(costs), np.array(outside)
+    return np.array(efforts), np.array(masses), np.array(costs), np.array(outside)
 
 
 @dataclass(frozen=True)
@@ -437,21 +438,19 @@ def round_prices(market: DynamicMarket, margins, regime=None, settings=None, bes
     tariff = bool(getattr(regime, "settles_by_tariff", False))
     terms = {} if not tariff else dict(operating_cost=settings.operating_cost, firm_outside=settings.firm_outside,
                                         bargaining_power=settings.bargaining_power)
-    settlement = settle_round(prices, *_swap(_active_aggregates(market, prices)), kind=[0, 1], tariff=tariff,
+    settlement = settle_round(prices, *_active_aggregates(market, prices), kind=[0, 1], tariff=tariff,
                               **terms)
     if not settlement.feasible:
         prices = np.zeros(2)
-        settlement = settle_round(prices, *_swap(_active_aggregates(market, prices)), kind=[0, 1])
+        settlement = settle_round(prices, *_active_aggregates(market, prices), kind=[0, 1])
     return prices, settlement
 
 
-def _swap(aggregates):
-    masses, efforts, costs, outside = aggregates
-    return efforts, masses, costs, outside
+def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=None, trap=None) -> dict:
+    """Every trajectory column at one state under a regime (default: strict IP, myopic firm).
 
-
-def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=None) -> dict:
-    """Every trajectory column at one state under a regime (default: strict IP, myopic firm)."""
+    ``trap`` is the constant price trap, passed in so a table computes it once.
+    """
     stocks = np.asarray(stocks, dtype=float)
     sums = _sums(stocks, market.betas)
     current = precision_from_sums(*sums, market.sigma0_sq, market.kappa)
@@ -460,7 +459,7 @@ def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=Non
     inflows = np.array([t.inflow(p) for t, p in zip(market.types, prices)])
     active = np.array([t.active_mass(p) for t, p in zip(market.types, prices)], dtype=float)
     return trajectory_row(market, time, prices, stocks, current, margins, inflows, active, settlement,
-                          trap=price_trap(market))
+                          trap=trap)
 
 
 def trajectory_row(market: DynamicMarket, time: float, prices, stocks, current_precision: float, margins,
@@ -519,7 +518,8 @@ def fluid_rhs(time: float, stocks, market: DynamicMarket, regime=None, settings=
 
 
 def _table(market: DynamicMarket, times, stocks, regime=None, settings=None) -> pd.DataFrame:
-    rows = [_state(market, float(t), x, regime, settings) for t, x in zip(times, stocks)]
+    trap = price_trap(market)
+    rows = [_state(market, float(t), x, regime, settings, trap) for t, x in zip(times, stocks)]
     return pd.DataFrame(rows, columns=list(TRAJECTORY_COLUMNS))
 
 
@@ -580,8 +580,9 @@ def fluid_rounds(market: DynamicMarket, dt: float, n_rounds: int, regime=None, s
     decay, growth = round_factors(market.depreciation, dt)
     stocks = market.initial_stocks
     rows = []
+    trap = price_trap(market)
     for step in range(int(n_rounds)):
-        row = _state(market, step * dt, stocks, regime, settings)
+        row = _state(market, step * dt, stocks, regime, settings, trap)
         rows.append(row)
         inflows = np.array([t.inflow(row[f"price_{name}"]) for t, name in zip(market.types, TYPE_NAMES)])
         stocks = decay * stocks + growth * inflows

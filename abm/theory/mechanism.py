@@ -20,7 +20,6 @@ import numpy as np
 from abm.theory._validation import frozen_array, require_finite, require_nonnegative, require_unit_interval
 from abm.theory.static import (
     InformationMarket,
-    common_factor_weight,
     effective_precision,
     social_optimum,
 )

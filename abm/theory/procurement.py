@@ -330,14 +330,14 @@ def _kkt_candidate(market, weights, x0, binding, iterations: int = 60):
     returns the point and whether it is a valid optimum."""
     k = x0.shape[1]
     rho, mu, gamma = market.rho, market.mu, market.gamma
-    size, batch = len(binding), len(x0)
+    size = len(binding)
     z = np.log(x0)
     x = x0
     jacobian = np.eye(k) + np.swapaxes(mu * gamma * x[:, :, None] ** (gamma - 1.0), 1, 2)
     cost_slope = weights * rho * x ** (rho - 1)
     j_a = jacobian[:, binding, :]
-    lam = _solve_small(np.einsum("bai,bci->bac", j_a, j_a), np.einsum("bai,bi->ba", j_a, cost_slope)) \
-        if size <= 2 else np.linalg.lstsq(j_a[0].T, cost_slope[0], rcond=None)[0][None].repeat(batch, 0)
+    # Least-squares multipliers from the normal equations, for every row at once.
+    lam = _solve_small(np.einsum("bai,bci->bac", j_a, j_a), np.einsum("bai,bi->ba", j_a, cost_slope))
     for _ in range(iterations):
         x = np.exp(z)
         powered = x[:, :, None] ** (gamma - 1.0)
