@@ -29,7 +29,7 @@ def _add_static(sub) -> None:
 def _run_static(args) -> int:
     import numpy as np
 
-    from abm.static_job import (
+    from abm.jobs.static import (
         DEFAULT_BETA,
         format_static_report,
         static_report,
@@ -66,7 +66,7 @@ def _add_run(sub) -> None:
 
 
 def _run_run(args) -> int:
-    from abm.run_job import format_run, run_scenario, write_run
+    from abm.jobs.run import format_run, run_scenario, write_run
     from abm.scenario import default_scenario, load_scenario
     from abm.theory.fluid import SupplyAssumptionWarning
 
@@ -92,14 +92,14 @@ def _add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
-    from abm import compare_job
+    from abm.jobs import compare as compare_job
     from abm.scenario import default_scenario, load_scenario
 
     scenario = load_scenario(args.scenario) if args.scenario else default_scenario()
     if args.static:
         import numpy as np
 
-        from abm.static_job import DEFAULT_BETA
+        from abm.jobs.static import DEFAULT_BETA
         from abm.theory.static import InformationMarket
 
         market = InformationMarket(np.array(args.beta if args.beta else DEFAULT_BETA))
@@ -129,7 +129,7 @@ def _add_sweep(sub) -> None:
 
 
 def _run_sweep(args) -> int:
-    from abm.sweep import load_sweep, run_sweep
+    from abm.simulation.sweep import load_sweep, run_sweep
 
     spec = load_sweep(args.spec)
     out = args.out or Path("results") / f"sweep_{args.spec.stem}"
@@ -176,7 +176,7 @@ def _add_validate(sub) -> None:
 
 
 def _run_validate(args) -> int:
-    from abm.validation import run_checks, write_report
+    from analysis.validation import run_checks, write_report
 
     checks = run_checks(args.out, quick=args.quick, seed=args.seed)
     for check in checks:
@@ -197,7 +197,7 @@ def _add_reproduce(sub) -> None:
 
 
 def _run_reproduce(args) -> int:
-    from abm.reproduce import reproduce
+    from abm.jobs.reproduce import reproduce
 
     for name, paths in reproduce(args.out, quick=args.quick, only=args.only).items():
         print(f"{name}: " + ", ".join(str(p) for p in paths))
@@ -220,8 +220,8 @@ def _run_procurement(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from abm import procurement_job as job
-    from abm.io import write_json
+    from abm.jobs import procurement as job
+    from abm.storage import write_json
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.experiment == "table1":

@@ -24,7 +24,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from abm.io import read_toml
+from abm.storage import read_toml
 from abm.regimes import REGIMES, RegimeSettings
 from abm.theory._validation import check_keys, require_positive, require_unit_interval
 from abm.theory.fluid import CreatorType, DynamicMarket
@@ -33,7 +33,7 @@ from abm.theory.supply import OutsideOptions, PowerLaw, outside_options_from_dic
 __all__ = ["Learning", "Simulation", "Scenario", "load_scenario", "scenario_from_dict", "FIRM_BEHAVIOURS",
            "SAMPLING_METHODS", "default_scenario"]
 
-#: Firm behaviours the agent-based model knows (see ``abm.agents``).
+#: Firm behaviours the agent-based model knows (see ``abm.simulation.dynamic_market.agents``).
 FIRM_BEHAVIOURS = ("myopic", "learning")
 #: How agents' outside options are drawn: independently, or as the type's quantiles.
 SAMPLING_METHODS = ("random", "quantile")

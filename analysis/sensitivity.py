@@ -12,7 +12,7 @@ def sobol_indices(spec, results: pd.DataFrame, outputs=None, seed: int = 0) -> p
     """First-order and total Sobol indices of each output, per varied parameter.
 
     Replications of a design point are averaged first. The rows must be the complete Sobol
-    design written by :func:`abm.sweep.run_sweep` for ``spec`` (``design = "sobol"``).
+    design written by :func:`abm.simulation.sweep.run_sweep` for ``spec`` (``design = "sobol"``).
 
     Returns
     -------
@@ -26,7 +26,7 @@ def sobol_indices(spec, results: pd.DataFrame, outputs=None, seed: int = 0) -> p
     """
     from SALib.analyze import sobol as sobol_analyze
 
-    from abm.sweep import design_points, sobol_problem
+    from abm.simulation.sweep import design_points, sobol_problem
 
     if spec.design != "sobol":
         raise ValueError(f"Sobol indices need a sobol design, this sweep is {spec.design!r}")

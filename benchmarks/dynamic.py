@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best_of  # noqa: E402
 
-from abm.model import DataMarketModel  # noqa: E402
+from abm.simulation.dynamic_market.model import DataMarketModel  # noqa: E402
 from abm.scenario import default_scenario  # noqa: E402
 
 

@@ -8,7 +8,7 @@ Run: ``python3 benchmarks/sweep.py``. The same 80 runs (the curse-of-precision p
 import tempfile
 import time
 
-from abm.sweep import run_sweep, sweep_from_dict
+from abm.simulation.sweep import run_sweep, sweep_from_dict
 
 SPEC = {
     "description": "throughput benchmark",

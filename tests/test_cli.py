@@ -63,7 +63,7 @@ def test_reproduce_regenerates_the_named_figures(tmp_path):
     assert (tmp_path / "static" / "static.png").exists()
     assert (tmp_path / "sweep_entry_elasticity" / "sweep.png").exists()
     with pytest.raises(ValueError, match="unknown specification"):
-        from abm.reproduce import reproduce
+        from abm.jobs.reproduce import reproduce
 
         reproduce(tmp_path, only=["everything"])
 

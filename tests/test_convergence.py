@@ -17,10 +17,10 @@ exponents are in docs/validation.md.
 import numpy as np
 import pytest
 
-from abm.model import DataMarketModel
-from abm.run_job import sup_distances
+from abm.simulation.dynamic_market.model import DataMarketModel
+from abm.jobs.run import sup_distances
 from abm.theory.fluid import solve_fluid
-from abm.validation import STATE, population_convergence
+from analysis.validation import STATE, population_convergence
 from tests.markets import curse_market, scenario
 
 

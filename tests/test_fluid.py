@@ -21,7 +21,7 @@ from abm.theory.fluid import (
 )
 from abm.theory.static import InformationMarket, effective_precision
 from abm.theory.supply import PowerLaw
-from abm.validation import round_length_convergence
+from analysis.validation import round_length_convergence
 from tests.markets import curse_market
 
 

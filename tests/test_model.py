@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.agents import AIFirm, Innovator, RankAndFileCreator
-from abm.model import DataMarketModel
+from abm.simulation.dynamic_market.agents import AIFirm, Innovator, RankAndFileCreator
+from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.theory.fluid import TRAJECTORY_COLUMNS, precision, precision_barrier
 from abm.theory.supply import PointMass
 from abm.theory.fluid import CreatorType

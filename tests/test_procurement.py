@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize
 
-from abm.procurement_model import ProcurementModel
+from abm.simulation.procurement.model import ProcurementModel
 from abm.theory.procurement import (
     CostDistribution,
     ProcurementMarket,

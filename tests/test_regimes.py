@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from abm.compare_job import compare_static
-from abm.model import DataMarketModel
+from abm.jobs.compare import compare_static
+from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.regimes import REGIMES, Regime, RegimeSettings, get_regime
 from abm.theory.fluid import PricingContext, solve_fluid
 from abm.theory.static import InformationMarket, social_optimum, stackelberg

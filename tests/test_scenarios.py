@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abm.model import DataMarketModel
+from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.scenario import default_scenario, load_scenario, scenario_from_dict
 
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.toml"))

@@ -3,7 +3,7 @@
 import numpy as np
 from hypothesis import given, settings
 
-from abm.static_rounds import learn_static_prices
+from abm.simulation.static_market.model import learn_static_prices
 from tests.strategies import markets
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import abm.sweep as sweep_module
-from abm.sweep import load_sweep, read_results, run_requests, run_sweep, sweep_from_dict
+import abm.simulation.sweep as sweep_module
+from abm.simulation.sweep import load_sweep, read_results, run_requests, run_sweep, sweep_from_dict
 
 TINY = {"simulation.agents": 30, "simulation.horizon": 2.0, "simulation.dt": 0.5}
 

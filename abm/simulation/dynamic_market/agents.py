@@ -1,7 +1,7 @@
 """Mesa agents of the dynamic market: creators of two types and the AI firm.
 
 Creators are real Mesa agents (identity, type, inspection), but their state lives in the
-model's :class:`~abm.model.Population` arrays at ``agent.index``, so that a round can run
+model's :class:`~abm.simulation.dynamic_market.model.Population` arrays at ``agent.index``, so that a round can run
 either agent by agent (``shuffle_do("step")``) or as array operations with identical
 results. The firm's pricing rule is a strategy object chosen from :data:`PRICING_RULES`.
 """
@@ -59,7 +59,7 @@ class Creator(mesa.Agent):
     def step(self) -> None:
         """Decide entry and effort at the posted price, then add this round's data to the stock.
 
-        The same arithmetic as :meth:`abm.model.Population.respond` and ``accumulate``, one
+        The same arithmetic as :meth:`abm.simulation.dynamic_market.model.Population.respond` and ``accumulate``, one
         creator at a time.
         """
         population, index = self.model.population, self.index

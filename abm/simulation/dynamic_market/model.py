@@ -26,7 +26,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from abm.agents import PRICING_RULES, AIFirm, Innovator, Intermediary, LearningPricing, RankAndFileCreator
+from abm.simulation.dynamic_market.agents import PRICING_RULES, AIFirm, Innovator, Intermediary, LearningPricing, RankAndFileCreator
 from abm.regimes import get_regime
 from abm.scenario import Scenario
 from abm.theory.empirical import EmpiricalSupply

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abm.io import write_json
+from abm.storage import write_json
 from abm.theory.procurement import (
     MECHANISMS, ProcurementMarket, UniformCost, allocate_batch, evaluate_mechanisms, sample_table1_market,
 )

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abm.io import write_json
-from abm.model import DataMarketModel
+from abm.storage import write_json
+from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.scenario import Scenario
 from abm.theory.fluid import SupplyAssumptionWarning, check_supply_ratio, solve_fluid
 

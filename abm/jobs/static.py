@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abm.io import write_json
-from abm.static_rounds import learn_static_prices
+from abm.storage import write_json
+from abm.simulation.static_market.model import learn_static_prices
 from abm.theory.static import (
     InformationMarket,
     Outcome,
@@ -37,7 +37,7 @@ class StaticReport:
     totals : DataFrame
         One row per outcome: precision, firm profit, creator surplus, welfare.
     learning : DataFrame or None
-        Per round of the learning firm (:func:`abm.static_rounds.learn_static_prices`).
+        Per round of the learning firm (:func:`abm.simulation.static_market.model.learn_static_prices`).
     seed : int
         Seed of the learning firm's initial prices.
     """

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abm.io import read_toml
+from abm.storage import read_toml
 from abm.scenario import default_scenario, load_scenario, scenario_from_dict
 
 __all__ = ["SweepSpec", "Parameter", "RunRequest", "load_sweep", "sweep_from_dict", "design_points",
@@ -36,7 +36,7 @@ DESIGNS = ("grid", "latin_hypercube", "sobol")
 
 def _welfare_gap(scenario, run) -> float:
     """Relative shortfall of cumulative trade surplus against the intermediary's on the same agents."""
-    from abm.model import DataMarketModel
+    from abm.simulation.dynamic_market.model import DataMarketModel
 
     efficient = DataMarketModel(scenario.with_regime("intermediary")).run()["trade_surplus"].sum()
     achieved = run["trade_surplus"].sum()
@@ -275,7 +275,7 @@ def execute_run(base: dict, request: RunRequest, outputs: tuple) -> dict:
 
     A top-level function so process pools and Dask workers can pickle it.
     """
-    from abm.model import DataMarketModel
+    from abm.simulation.dynamic_market.model import DataMarketModel
 
     row = {"run_id": request.run_id, "point": request.point, "replication": request.replication,
            "seed": request.seed}
@@ -332,7 +332,7 @@ def _prepare(spec: SweepSpec, out: Path, resume: bool) -> set[int]:
                              "use another --out")
         if done and not resume:
             raise ValueError(f"{out} already holds {len(done)} runs of this sweep: pass --resume to continue")
-    from abm.io import versions
+    from abm.storage import versions
 
     manifest.write_text(json.dumps({"fingerprint": spec.fingerprint, "specification": spec.source,
                                     "versions": versions()}, indent=2, default=str))

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abm.io import write_json
-from abm.model import DataMarketModel
+from abm.storage import write_json
+from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.regimes import REGIMES, RegimeSettings
 from abm.scenario import Scenario
 from abm.theory.fluid import solve_fluid

@@ -13,17 +13,17 @@ from pathlib import Path
 
 __all__ = ["SPECIFICATIONS", "reproduce"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _static(out: Path, quick: bool) -> list[Path]:
-    from abm.static_job import default_market, static_report, write_static_report
+    from abm.jobs.static import default_market, static_report, write_static_report
 
     return write_static_report(static_report(default_market(), rounds=200), out / "static")
 
 
 def _run(out: Path, quick: bool) -> list[Path]:
-    from abm.run_job import run_scenario, write_run
+    from abm.jobs.run import run_scenario, write_run
     from abm.scenario import default_scenario
 
     scenario = default_scenario().with_simulation(agents=500, horizon=50.0) if quick else default_scenario()
@@ -31,12 +31,12 @@ def _run(out: Path, quick: bool) -> list[Path]:
 
 
 def _compare(out: Path, quick: bool) -> list[Path]:
-    from abm.compare_job import (
+    from abm.jobs.compare import (
         compare_dynamic, compare_static, write_dynamic_comparison, write_static_comparison,
     )
     from abm.regimes import RegimeSettings
     from abm.scenario import default_scenario
-    from abm.static_job import default_market
+    from abm.jobs.static import default_market
 
     scenario = default_scenario().with_simulation(agents=500, horizon=50.0) if quick else default_scenario()
     paths = write_dynamic_comparison(compare_dynamic(scenario), out / "compare_curse_of_precision")
@@ -46,7 +46,7 @@ def _compare(out: Path, quick: bool) -> list[Path]:
 
 
 def _sweep(out: Path, quick: bool) -> list[Path]:
-    from abm.sweep import load_sweep, run_sweep
+    from abm.simulation.sweep import load_sweep, run_sweep
     from analysis.plots import plot_sweep
 
     spec = load_sweep(ROOT / "sweeps" / "entry_elasticity.toml")
@@ -64,7 +64,7 @@ def _sweep(out: Path, quick: bool) -> list[Path]:
 
 
 def _procurement(out: Path, quick: bool) -> list[Path]:
-    from abm import procurement_job as job
+    from abm.jobs import procurement as job
     from analysis.plots import plot_overproduction
 
     target = out / "procurement"
@@ -76,7 +76,7 @@ def _procurement(out: Path, quick: bool) -> list[Path]:
 
 
 def _validate(out: Path, quick: bool) -> list[Path]:
-    from abm.validation import run_checks, write_report
+    from analysis.validation import run_checks, write_report
 
     checks = run_checks(out / "validation", quick=quick)
     return [write_report(checks, out / "validation", seed=2026, quick=quick)]

@@ -51,8 +51,8 @@ def population_convergence(market, populations=(1000, 4000, 16000, 64000), repli
     Returns a dict with the per-run ``table`` and, for the state and the price, the OLS slope
     of log distance on log N and its standard error.
     """
-    from abm.model import DataMarketModel
-    from abm.run_job import sup_distances
+    from abm.simulation.dynamic_market.model import DataMarketModel
+    from abm.jobs.run import sup_distances
     from abm.scenario import Scenario, Simulation
     from abm.theory.fluid import fluid_rounds
 
@@ -89,7 +89,7 @@ def round_length_convergence(market, steps=(0.05, 0.025, 0.0125, 0.00625), horiz
 
 
 def _static_checks(rng) -> list[Check]:
-    from abm.static_rounds import learn_static_prices
+    from abm.simulation.static_market.model import learn_static_prices
     from abm.theory.static import (
         InformationMarket, effective_precision, gls_estimate, marginal_precision, originality_penalty,
         simulate_signals, social_optimum, stackelberg,
@@ -136,7 +136,7 @@ def _static_checks(rng) -> list[Check]:
 def _dynamic_checks(out: Path, quick: bool) -> list[Check]:
     import dataclasses
 
-    from abm.model import DataMarketModel
+    from abm.simulation.dynamic_market.model import DataMarketModel
     from abm.scenario import Scenario, Simulation, default_scenario
     from abm.theory.fluid import CreatorType, precision_barrier
     from abm.theory.supply import PointMass
@@ -198,7 +198,7 @@ def _dynamic_checks(out: Path, quick: bool) -> list[Check]:
 
 
 def _mechanism_checks(rng) -> list[Check]:
-    from abm.model import DataMarketModel
+    from abm.simulation.dynamic_market.model import DataMarketModel
     from abm.scenario import default_scenario
     from abm.theory.mechanism import two_part_tariff
     from abm.theory.static import InformationMarket
@@ -259,7 +259,7 @@ def _procurement_checks(rng, draws: int) -> list[Check]:
 
 def write_report(checks: list[Check], out, seed: int, quick: bool) -> Path:
     """Write ``report.md`` (and ``checks.csv``): one row per check and a figure per section."""
-    from abm.io import versions
+    from abm.storage import versions
 
     out = Path(out)
     rows = pd.DataFrame([{k: v for k, v in c.__dict__.items() if k != "details"} for c in checks])
