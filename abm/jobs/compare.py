@@ -193,3 +193,39 @@ def write_dynamic_comparison(comparison: DynamicComparison, out: Path) -> list[P
                           "table": comparison.summary.reset_index().to_dict(orient="records")})
     plot_regimes(comparison.over_time, comparison.summary).savefig(paths[4], dpi=120)
     return paths
+
+
+NAME = "compare"
+HELP = "run one population under every market regime"
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``abm compare``."""
+    from abm.jobs.run import scenario_arguments
+
+    scenario_arguments(parser, "results/compare_<scenario name>")
+    parser.add_argument("--static", action="store_true",
+                        help="compare the regimes in the static market instead (default market or --beta)")
+    parser.add_argument("--beta", type=float, nargs="+", help="static market loadings (with --static)")
+
+
+def run(args) -> int:
+    """Compare the regimes, print the table, write the results."""
+    from abm.scenario import default_scenario, load_scenario
+
+    scenario = load_scenario(args.scenario) if args.scenario else default_scenario()
+    if args.static:
+        from abm.jobs.static import DEFAULT_BETA
+
+        market = InformationMarket(np.array(args.beta if args.beta else DEFAULT_BETA))
+        table = compare_static(market, scenario.regime)
+        print(format_static_comparison(table))
+        paths = write_static_comparison(table, market, scenario.regime, args.out or Path("results") / "compare_static")
+    else:
+        if args.agents is not None:
+            scenario = scenario.with_simulation(agents=args.agents)
+        comparison = compare_dynamic(scenario, seed=args.seed, progress=not args.no_progress)
+        print(format_dynamic_comparison(comparison))
+        paths = write_dynamic_comparison(comparison, args.out or Path("results") / f"compare_{scenario.name}")
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0

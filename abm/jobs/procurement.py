@@ -12,7 +12,10 @@ from abm.theory.procurement import (
     MECHANISMS, ProcurementMarket, UniformCost, allocate_batch, evaluate_mechanisms, sample_table1_market,
 )
 
-__all__ = ["table1", "genai_table", "overproduction_maps", "PAPER_TABLE1"]
+__all__ = ["table1", "genai_table", "overproduction_maps", "PAPER_TABLE1", "NAME", "HELP", "add_arguments", "run"]
+
+NAME = "procurement"
+HELP = "procurement across domains with GenAI transfer: Table 1, Table 2, overproduction"
 
 #: The paper's Table 1 (its Appendix E), for comparison; its hyperparameter draw is not given.
 PAPER_TABLE1 = pd.DataFrame(
@@ -90,3 +93,55 @@ def write_table1(per_draw: pd.DataFrame, table: pd.DataFrame, market: Procuremen
                           "table": table.reset_index().to_dict(orient="records")})
     plot_procurement_boxes(per_draw).savefig(paths[3], dpi=120)
     return paths
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``abm procurement``."""
+    parser.add_argument("experiment", choices=("table1", "genai", "overproduction"),
+                        help="table1: revenue and welfare of M1-M6; genai: Table 2 with and without GenAI; "
+                             "overproduction: the optimal allocation over demands")
+    parser.add_argument("--draws", type=int, default=1000, help="cost draws (table1; genai uses 200 per market)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cost draws")
+    parser.add_argument("--market-seed", type=int, default=3, help="seed of the table1 market's hyperparameters")
+    parser.add_argument("--out", type=Path, default=Path("results/procurement"), help="output directory")
+
+
+def run(args) -> int:
+    """Run one procurement experiment and write its tables and figures."""
+    import time
+
+    from abm.storage import write_json
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.experiment == "table1":
+        start = time.perf_counter()
+        per_draw, table, market = table1(args.draws, args.seed, args.market_seed)
+        print(f"Table 1 ({args.draws} cost draws, market seed {args.market_seed}, exact payment quadrature, "
+              f"{time.perf_counter() - start:.1f} s):")
+        print(table.to_string(float_format="{:.3f}".format))
+        paths = write_table1(per_draw, table, market, args.out, args.seed, args.market_seed)
+    elif args.experiment == "genai":
+        table = genai_table(seed=args.seed)
+        print("Table 2: M1 with and without GenAI (mu = 0), one market per row:")
+        print(table.to_string(index=False, float_format="{:.2f}".format))
+        means = table.mean()
+        print(f"means: revenue {means.revenue_without_genai:.2f} -> {means.revenue_with_genai:.2f}, "
+              f"welfare {means.welfare_without_genai:.2f} -> {means.welfare_with_genai:.2f}")
+        paths = [args.out / "table2.csv", args.out / "table2.json"]
+        table.to_csv(paths[0], index=False)
+        write_json(paths[1], {"job": "procurement genai", "seed": args.seed,
+                              "table": table.to_dict(orient="records")})
+    else:
+        from analysis.plots import plot_overproduction
+
+        demands, allocation = overproduction_maps()
+        x1 = allocation[:, -1, 0]
+        print(f"overproduction (c = (0.5, 0.5), rho = 4, gamma = 0.5, mu_12 = 1): at d_2 = 20, x_1 = "
+              f"{x1[0]:.4f} for d_1 = {demands[0]:.1f} and {x1[demands < 9].min():.4f}..{x1[demands < 9].max():.4f} "
+              "for every d_1 below 9")
+        paths = [args.out / "overproduction.png", args.out / "overproduction.csv"]
+        plot_overproduction(demands, allocation).savefig(paths[0], dpi=120)
+        grid = np.array([(a, b, *allocation[i, j]) for i, a in enumerate(demands) for j, b in enumerate(demands)])
+        pd.DataFrame(grid, columns=["d1", "d2", "x1", "x2"]).to_csv(paths[1], index=False)
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0

@@ -11,7 +11,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-__all__ = ["SPECIFICATIONS", "reproduce"]
+__all__ = ["SPECIFICATIONS", "reproduce", "NAME", "HELP", "add_arguments", "run"]
+
+NAME = "reproduce"
+HELP = "regenerate every figure and table the docs show"
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,3 +104,17 @@ def reproduce(out, quick: bool = False, only=None) -> dict[str, list[Path]]:
     if unknown:
         raise ValueError(f"unknown specification(s) {unknown}; known: {list(SPECIFICATIONS)}")
     return {name: SPECIFICATIONS[name](out, quick) for name in names}
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``abm reproduce``."""
+    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="output directory")
+    parser.add_argument("--quick", action="store_true", help="small populations and horizons (about a minute)")
+    parser.add_argument("--only", nargs="+", help=f"some of: {' '.join(SPECIFICATIONS)}")
+
+
+def run(args) -> int:
+    """Regenerate the named figures and tables."""
+    for name, paths in reproduce(args.out, quick=args.quick, only=args.only).items():
+        print(f"{name}: " + ", ".join(str(p) for p in paths))
+    return 0

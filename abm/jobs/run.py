@@ -137,3 +137,40 @@ def format_run(result: RunResult) -> str:
     lines += [f"  {column:<26}{value:.4g}" for column, value in result.distances.items()]
     lines += [f"warning: {message}" for message in result.warnings]
     return "\n".join(lines)
+
+
+NAME = "run"
+HELP = "run a scenario's agent-based market and its fluid limit"
+
+
+def scenario_arguments(parser, out_default: str) -> None:
+    """The arguments every scenario job shares."""
+    parser.add_argument("scenario", nargs="?", type=Path,
+                        help="scenario TOML file (default: the embedded curse-of-precision scenario)")
+    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default {out_default})")
+    parser.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed")
+    parser.add_argument("--agents", type=int, default=None, help="creator agents per type (default: the scenario's)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``abm run``."""
+    scenario_arguments(parser, "results/<scenario name>")
+    parser.add_argument("--stepping", choices=("array", "agents"), default="array",
+                        help="creators respond as arrays or agent by agent (identical results)")
+
+
+def run(args) -> int:
+    """Run the scenario, print the summary, write the results."""
+    from abm.scenario import default_scenario, load_scenario
+
+    scenario = load_scenario(args.scenario) if args.scenario else default_scenario()
+    if args.agents is not None:
+        scenario = scenario.with_simulation(agents=args.agents)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SupplyAssumptionWarning)  # format_run prints them
+        result = run_scenario(scenario, seed=args.seed, progress=not args.no_progress, stepping=args.stepping)
+    print(format_run(result))
+    paths = write_run(result, args.out or Path("results") / scenario.name)
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0

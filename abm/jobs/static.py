@@ -19,6 +19,9 @@ from abm.theory.static import (
     stackelberg,
 )
 
+NAME = "static"
+HELP = "solve the static market: Stackelberg equilibrium, social optimum, originality penalty"
+
 #: The embedded default market: three innovators and nine rank-and-file creators.
 DEFAULT_BETA = (0.0, 0.05, 0.1, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 
@@ -161,3 +164,28 @@ def _learning_lines(learning: pd.DataFrame | None) -> list[str]:
 def default_market() -> InformationMarket:
     """The market ``abm static`` solves when given no loadings."""
     return InformationMarket(np.array(DEFAULT_BETA))
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``abm static``."""
+    parser.add_argument("--beta", type=float, nargs="+", help="loadings beta_i (default: the embedded 12-creator market)")
+    parser.add_argument("--cost", type=float, default=1.0, help="effort cost coefficient c")
+    parser.add_argument("--sigma2", type=float, default=1.0, help="prior variance of the common factor")
+    parser.add_argument("--value", type=float, default=1.0, help="value v of one unit of precision")
+    parser.add_argument("--rounds", type=int, default=200,
+                        help="rounds of the learning firm's tatonnement (0 to skip)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the learning firm's initial prices")
+    parser.add_argument("--out", type=Path, default=Path("results/static"), help="output directory")
+
+
+def run(args) -> int:
+    """Solve the market, print the report and write it."""
+    beta = np.array(args.beta if args.beta else DEFAULT_BETA)
+    market = InformationMarket(beta, cost=args.cost, sigma2=args.sigma2, value=args.value)
+    if args.rounds < 0:
+        raise ValueError(f"--rounds must be >= 0, got {args.rounds}")
+    report = static_report(market, rounds=args.rounds, seed=args.seed)
+    print(format_static_report(report))
+    paths = write_static_report(report, args.out)
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
