@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``abm`` with ``argv``; a bad input exits with status 2 and a one-line message,
     SIGTERM and Ctrl-C exit with status 130 and say what was kept."""
     args = build_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # jobs draw into files, never onto a screen
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's stop is an interruption too
     try:
         return args.run(args)

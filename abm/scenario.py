@@ -2,8 +2,14 @@
 
 A scenario fixes the dynamic market (:class:`~abm.theory.fluid.DynamicMarket`) and how
 to simulate it (:class:`Simulation`). The default :class:`Scenario` is the curse of
-precision, the same parameters as ``scenarios/curse_of_precision.toml`` (a test keeps the
-two equal), so ``abm run`` works with no file at all.
+precision, the same parameters as ``abm/scenarios/curse_of_precision.toml`` (a test keeps
+the two equal), so ``abm run`` works with no file at all. The shipped files live in
+:data:`SCENARIO_DIR` and can be named without a path (:func:`resolve_scenario`).
+
+Any field can be overridden by keyword (:func:`apply_overrides`), which is how the Mesa
+model takes flat keyword parameters: a dotted path (``"rank_and_file.outside_option.exponent"``),
+the same path joined by underscores (``rank_and_file_outside_option_exponent``), or, where
+it names one field only, the bare field name (``kappa``, ``agents``, ``horizon``).
 
 Layout of a file::
 
@@ -31,7 +37,11 @@ from abm.theory.fluid import CreatorType, DynamicMarket
 from abm.theory.supply import OutsideOptions, PowerLaw, outside_options_from_dict
 
 __all__ = ["Learning", "Simulation", "Scenario", "load_scenario", "scenario_from_dict", "FIRM_BEHAVIOURS",
-           "SAMPLING_METHODS", "default_scenario"]
+           "SAMPLING_METHODS", "default_scenario", "SCENARIO_DIR", "scenario_names", "resolve_scenario",
+           "keyword_paths", "apply_overrides"]
+
+#: Where the shipped scenario files live (package data).
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 #: Firm behaviours the agent-based model knows (see ``abm.simulation.dynamic_market.agents``).
 FIRM_BEHAVIOURS = ("myopic", "learning")
@@ -247,3 +257,96 @@ def load_scenario(path) -> Scenario:
         return scenario_from_dict(data)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
+
+
+def scenario_names() -> list[str]:
+    """Names of the shipped scenarios (files in :data:`SCENARIO_DIR`)."""
+    return sorted(path.stem for path in SCENARIO_DIR.glob("*.toml"))
+
+
+def resolve_scenario(scenario=None) -> Scenario:
+    """A :class:`Scenario` from an object, a shipped scenario's name, a file path, or ``None``
+    (the embedded default).
+
+    Raises
+    ------
+    FileNotFoundError
+        For a name that is neither a shipped scenario nor an existing file.
+    """
+    if scenario is None:
+        return default_scenario()
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, str) and scenario in scenario_names():
+        return load_scenario(SCENARIO_DIR / f"{scenario}.toml")
+    path = Path(scenario)
+    if not path.is_file():
+        raise FileNotFoundError(f"no scenario file at {path} (and no shipped scenario of that name; "
+                                f"shipped: {', '.join(scenario_names())})")
+    return load_scenario(path)
+
+
+def _leaf_paths(tree: dict, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and key != "outside_option":
+            paths += _leaf_paths(value, path + ".")
+        else:
+            paths.append(path)
+            if key == "outside_option":
+                paths += [f"{path}.{name}" for name in value if name != "distribution"]
+    return paths
+
+
+def keyword_paths(scenario: Scenario) -> dict[str, str]:
+    """Every keyword :func:`apply_overrides` accepts for ``scenario``, mapped to its dotted path.
+
+    Dotted paths map to themselves; underscore forms always exist; a bare field name exists
+    where it is unique in the scenario (``kappa`` yes, ``beta`` no: both types have one).
+    """
+    paths = _leaf_paths(scenario.to_dict())
+    names: dict[str, str] = {path: path for path in paths}
+    names.update({path.replace(".", "_"): path for path in paths})
+    leaves: dict[str, list[str]] = {}
+    for path in paths:
+        leaves.setdefault(path.rsplit(".", 1)[-1], []).append(path)
+    names.update({leaf: found[0] for leaf, found in leaves.items() if len(found) == 1 and leaf not in names})
+    return names
+
+
+def _set_path(tree: dict, path: str, value) -> None:
+    *parents, leaf = path.split(".")
+    for key in parents:
+        tree = tree[key]
+    tree[leaf] = value
+
+
+def apply_overrides(scenario: Scenario, overrides: dict) -> Scenario:
+    """A copy of ``scenario`` with fields replaced by keyword, validated like a scenario file.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    overrides : dict
+        Keys as listed by :func:`keyword_paths`; an outside option may be replaced whole by a
+        table (``{"distribution": "point_mass", "value": 0.01}``).
+
+    Raises
+    ------
+    ValueError
+        Naming an unknown keyword (with the closest known ones) or an invalid value.
+    """
+    if not overrides:
+        return scenario
+    known = keyword_paths(scenario)
+    tree = scenario.to_dict()
+    for key, value in overrides.items():
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"; did you mean {close}?" if close else ""
+            raise ValueError(f"unknown scenario parameter {key!r}{hint} (see abm.scenario.keyword_paths)")
+        _set_path(tree, known[key], value)
+    return scenario_from_dict(tree)

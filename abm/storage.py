@@ -1,4 +1,4 @@
-"""Writing results: every output directory gets its parameters, seed and versions beside it."""
+"""Writing results: every output carries its parameters, seed and versions beside and inside it."""
 
 from __future__ import annotations
 
@@ -28,6 +28,23 @@ def versions() -> dict[str, str]:
     }
 
 
+def provenance() -> dict:
+    """Package versions and, in a git checkout, the commit (with ``+dirty`` for local changes)."""
+    import subprocess
+
+    record = {"versions": versions()}
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        record["commit"] = commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return record
+
+
 def to_jsonable(value):
     """Convert dataclasses, numpy scalars and arrays, and paths to plain JSON values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -51,9 +68,38 @@ def write_json(path: Path, payload: dict) -> Path:
     """Write ``payload`` (with versions added) as indented JSON and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {**to_jsonable(payload), "versions": versions()}
+    document = {**to_jsonable(payload), **provenance()}
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+#: Key of the JSON document :func:`write_parquet` stores in a Parquet file's schema metadata.
+PARQUET_METADATA_KEY = b"abm"
+
+
+def write_parquet(frame, path: Path, metadata: dict) -> Path:
+    """Write ``frame`` as Parquet with ``metadata`` (plus provenance) inside the file.
+
+    Read it back with :func:`read_parquet_metadata`.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    document = json.dumps({**to_jsonable(metadata), **provenance()}).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), PARQUET_METADATA_KEY: document})
+    pq.write_table(table, path)
+    return path
+
+
+def read_parquet_metadata(path) -> dict:
+    """The metadata :func:`write_parquet` stored in a Parquet file (empty if none)."""
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(PARQUET_METADATA_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def read_toml(path, what: str) -> dict:
@@ -75,3 +121,37 @@ def read_toml(path, what: str) -> dict:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from None
+
+
+def claim_output_dir(out, job: str, identity: dict, force: bool = False) -> Path:
+    """Check, before any work, that ``out`` may receive this job's results; return it as a path.
+
+    ``out`` must not be a file. If it already holds a ``summary.json`` of another job, or of
+    the same job with another ``identity`` (e.g. another seed or scenario), refuse unless
+    ``force``: results of two runs must never be mixed in one folder.
+
+    Raises
+    ------
+    FileExistsError
+        Naming what the folder holds and how to proceed.
+    ValueError
+        If ``out`` is empty or names a file.
+    """
+    if str(out).strip() == "":
+        raise ValueError("--out must name a directory, got an empty string")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory")
+    summary = out / "summary.json"
+    if summary.is_file() and not force:
+        try:
+            recorded = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            recorded = {}
+        held = {"job": recorded.get("job"), **{k: recorded.get(k) for k in identity}}
+        wanted = {"job": job, **to_jsonable(identity)}
+        if held != wanted:
+            described = ", ".join(f"{k} {v!r}" for k, v in held.items())
+            raise FileExistsError(f"{out} already holds results of another run ({described}); "
+                                  "pass --force to replace them or choose another --out")
+    return out

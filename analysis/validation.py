@@ -52,7 +52,7 @@ def population_convergence(market, populations=(1000, 4000, 16000, 64000), repli
     of log distance on log N and its standard error.
     """
     from abm.simulation.dynamic_market.model import DataMarketModel
-    from abm.jobs.run import sup_distances
+    from abm.simulation.run import sup_distances
     from abm.scenario import Scenario, Simulation
     from abm.theory.fluid import fluid_rounds
 
@@ -179,7 +179,7 @@ def _dynamic_checks(out: Path, quick: bool) -> list[Check]:
                          "pre-asymptotic curvature over four halvings", "convergence_dt.png"))
 
     run = DataMarketModel(Scenario(name="cap", description="Prop. 5 check", market=market,
-                                   simulation=Simulation(horizon=100.0, dt=0.1, agents=2000))).run()
+                                   simulation=Simulation(horizon=100.0, dt=0.1, agents=2000)), rng=0).run()
     excess = float(np.max(run["price"] - run["price_cap"]))
     checks.append(_check("price cap (Prop. 5)", "every round's price <= p_bar(g_t)",
                          f"largest price - cap over {len(run)} rounds: {excess:.3g}", max(excess, 0.0),
@@ -188,7 +188,7 @@ def _dynamic_checks(out: Path, quick: bool) -> list[Check]:
                                      innovators=CreatorType(mass=1.0, beta=0.0, outside_option=PointMass(1.0)))
     barrier = precision_barrier(market.sigma0_sq, market.kappa, market.rank_and_file.beta)
     run = DataMarketModel(Scenario(name="barrier", description="Prop. 6 check", market=priced_out,
-                                   simulation=Simulation(horizon=2e5, dt=1000.0, agents=200))).run()
+                                   simulation=Simulation(horizon=2e5, dt=1000.0, agents=200)), rng=0).run()
     final = float(run["precision"].iloc[-1])
     checks.append(_check("precision barrier (Prop. 6)", f"P -> P_bar = {barrier:.5f} with innovators priced out",
                          f"P = {final:.5f} after X_C = {run['stock_rank_and_file'].iloc[-1]:.0f}",
@@ -216,7 +216,7 @@ def _mechanism_checks(rng) -> list[Check]:
                      "largest shortfall below u0 over 50 random markets", max(worst_ir, 0.0), 1e-12,
                      "floating-point rounding")]
     model = DataMarketModel(default_scenario().with_simulation(agents=1000, horizon=50.0, dt=0.1)
-                            .with_regime("intermediary"))
+                            .with_regime("intermediary"), rng=0)
     run = model.run()
     checks.append(_check("dynamic intermediary BB (this project's extension)", "budget balances in every round",
                          f"largest |balance| over {len(run)} rounds", float(run["intermediary_balance"].abs().max()),

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from abm.cli import main
+from abm.storage import read_parquet_metadata
 from abm.theory.fluid import TRAJECTORY_COLUMNS
 
 
@@ -27,18 +28,26 @@ def test_static_job_rejects_bad_input(tmp_path, capsys):
 
 def test_run_job_writes_both_trajectories_and_the_summary(tmp_path, capsys):
     scenario = tmp_path / "s.toml"
-    scenario.write_text((__import__("pathlib").Path(__file__).parent.parent / "scenarios"
+    scenario.write_text((__import__("abm.scenario").scenario.SCENARIO_DIR
                          / "curse_of_precision.toml").read_text().replace("horizon = 200.0", "horizon = 4.0"))
     assert main(["run", str(scenario), "--out", str(tmp_path / "out"), "--seed", "5", "--agents", "300",
                  "--no-progress"]) == 0
     out = tmp_path / "out"
-    abm, fluid = pd.read_parquet(out / "abm.parquet"), pd.read_parquet(out / "fluid.parquet")
-    assert list(abm.columns) == list(fluid.columns) == list(TRAJECTORY_COLUMNS)
+    agents, fluid = pd.read_parquet(out / "agents.parquet"), pd.read_parquet(out / "fluid.parquet")
+    assert list(agents.columns) == list(fluid.columns) == list(TRAJECTORY_COLUMNS)
+    assert set(fluid["time"]) <= set(agents["time"]) and fluid["time"].iloc[-1] == agents["time"].iloc[-1]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 5 and summary["scenario"]["simulation"]["agents"] == 300
-    assert set(summary["sup_distance_abm_vs_fluid"]) >= {"price", "precision"}
+    assert {"sup_distance_price", "sup_distance_precision"} <= set(summary["summary"])
+    metadata = read_parquet_metadata(out / "agents.parquet")
+    assert metadata["seed"] == 5 and metadata["scenario"]["simulation"]["agents"] == 300 and "versions" in metadata
     assert (out / "dynamics.png").stat().st_size > 10_000
-    assert "sup over time" in capsys.readouterr().out
+    assert "sup over the shared round times" in capsys.readouterr().out
+    # Another seed into the same folder is refused before any work; --force replaces.
+    assert main(["run", str(scenario), "--out", str(out), "--seed", "6", "--agents", "300", "--no-progress"]) == 2
+    assert "already holds results of another run" in capsys.readouterr().err
+    assert main(["run", str(scenario), "--out", str(out), "--seed", "6", "--agents", "300", "--no-progress",
+                 "--force"]) == 0
 
 
 def test_run_job_reports_a_missing_file(tmp_path, capsys):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from abm.simulation.dynamic_market.model import DataMarketModel
-from abm.jobs.run import sup_distances
+from abm.simulation.run import sup_distances
 from abm.theory.fluid import solve_fluid
 from analysis.validation import STATE, population_convergence
 from tests.markets import curse_market, scenario

@@ -1,4 +1,4 @@
-"""The intermediary's mechanisms (MODEL.md A3): the worked example, and IC, IR, BB as properties."""
+"""The intermediary's mechanisms (market-design paper, Section 5): the worked example, and IC, IR, BB as properties."""
 
 import numpy as np
 import pytest
@@ -16,8 +16,9 @@ from abm.theory.static import InformationMarket, effective_precision, marginal_p
 from tests.strategies import markets
 
 
-def test_worked_example_of_model_md():
-    # MODEL.md A3 (re-derived there by direct computation): Delta ~ 0.83531, T ~ 1.92497.
+def test_worked_example_of_the_two_part_tariff():
+    # Re-derived by direct computation (matrix inversion for P, quad for the weights):
+    # Delta ~ 0.83531, T ~ 1.92497.
     market = InformationMarket([0, 0.1, 0.5, 0.9, 0.9, 0.9])
     result = two_part_tariff(market, operating_cost=0.1, firm_outside=0.2, creator_outside=0.05,
                              bargaining_power=0.5)
@@ -37,6 +38,56 @@ def test_weights_match_adaptive_quadrature():
     expected = [effort[i] * integrate.quad(integrand, 0, 1, args=(i,), epsabs=1e-14)[0] / welfare
                 for i in range(4)]
     np.testing.assert_allclose(aumann_shapley_weights(market, effort), expected, rtol=1e-12)
+
+
+def _quad_weights(market, effort, indices):
+    """Reference Aumann-Shapley weights by adaptive quadrature, split at the boundary layer s ~ 1/(sigma^2 S2)."""
+    s1, s2 = float(effort @ market.beta), float(effort @ market.beta**2)
+    b = market.sigma2 * s2
+    welfare = market.value * effective_precision(market, effort) - 0.5 * market.cost * effort @ effort
+    breaks = sorted({min(1.0, k / b) for k in (0.1, 1.0, 10.0, 100.0)} - {1.0})
+
+    def integrand(s, beta_i, e_i):
+        lam = market.sigma2 * s * s1 / (1.0 + b * s)
+        return market.value * (1.0 - lam * beta_i) ** 2 - market.cost * s * e_i
+
+    return np.array([effort[i] * integrate.quad(integrand, 0, 1, args=(market.beta[i], effort[i]), points=breaks,
+                                                epsabs=0, epsrel=1e-13, limit=200)[0] / welfare
+                     for i in indices])
+
+
+def test_weights_stay_exact_when_the_boundary_layer_is_thin():
+    # Regression: a 64-node Gauss rule was off by 3.6e-6 here (sigma^2 S2 ~ 1e4); quad split at 1/b decides.
+    rng = np.random.default_rng(7)
+    market = InformationMarket(rng.uniform(0, 1.5, 10_000), sigma2=4.0, value=4.0)
+    effort = social_optimum(market).effort
+    assert market.sigma2 * float(effort @ market.beta**2) > 1e4
+    indices = [0, 1, 2, int(np.argmin(market.beta)), int(np.argmax(market.beta))]
+    weights = aumann_shapley_weights(market, effort)
+    np.testing.assert_allclose(weights[indices], _quad_weights(market, effort, indices), rtol=1e-10)
+    # The shares sum to one to rounding (n additions of O(1/n) terms: a few n eps).
+    assert abs(weights.sum() - 1.0) < 1e-12
+
+
+def test_tariff_balances_exactly_when_the_boundary_layer_is_thin():
+    rng = np.random.default_rng(8)
+    market = InformationMarket(rng.uniform(0, 1.5, 10_000), sigma2=4.0, value=4.0)
+    result = two_part_tariff(market, operating_cost=0.3, firm_outside=0.1, creator_outside=1e-6)
+    # Budget from the booked payments, summed independently of the tariff's own balance field.
+    paid = float(np.sum(result.base_payment + result.unit_price * result.effort))
+    assert abs(result.firm_transfer - paid - 0.3) <= 1e-12 * result.firm_transfer
+
+
+@pytest.mark.parametrize("b", [1e-8, 1e-4, 1e-3, 0.0999, 0.1001, 0.5, 3.0, 1e4, 1e9])
+def test_closed_form_lambda_integrals_match_quadrature(b):
+    from abm.theory.information import diagonal_lambda_integrals
+
+    a = 1.7
+    first = integrate.quad(lambda s: a * s / (1 + b * s), 0, 1, epsabs=0, epsrel=1e-13,
+                           points=[min(0.5, 1 / b)], limit=200)[0]
+    second = integrate.quad(lambda s: (a * s / (1 + b * s)) ** 2, 0, 1, epsabs=0, epsrel=1e-13,
+                            points=[min(0.5, 1 / b)], limit=200)[0]
+    np.testing.assert_allclose(diagonal_lambda_integrals(a, b), (first, second), rtol=1e-12)
 
 
 alphas = st.floats(0.0, 1.0)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from abm.jobs.compare import compare_static
+from analysis.comparison import compare_static
 from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.regimes import REGIMES, Regime, RegimeSettings, get_regime
 from abm.theory.fluid import PricingContext, solve_fluid
@@ -67,7 +67,8 @@ def test_dynamic_intermediary_balances_its_budget_and_keeps_creators_in(seed):
         settlement = model.settle(model.firm.prices)
         assert abs(settlement.intermediary_balance) < 1e-12
         assert np.all(settlement.creator_surplus >= -1e-12)
-        np.testing.assert_allclose(model.firm.prices, model.market.value * model.latest_margins, rtol=1e-12)
+        margins = [model.latest["marginal_value_innovators"], model.latest["marginal_value_rank_and_file"]]
+        np.testing.assert_allclose(model.firm.prices, model.market.value * np.array(margins), rtol=1e-12)
     assert model.intermediary.rounds_called_off == 0
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from abm.simulation.dynamic_market.model import DataMarketModel
-from abm.scenario import default_scenario, load_scenario, scenario_from_dict
+from abm.scenario import SCENARIO_DIR, default_scenario, load_scenario, scenario_from_dict
 
-SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.toml"))
+SCENARIOS = sorted(SCENARIO_DIR.glob("*.toml"))
 
 
 def test_shipped_scenarios_exist():
@@ -33,7 +33,7 @@ def test_round_trip_through_dict():
 def test_every_scenario_runs_and_keeps_precision_positive(path):
     scenario = load_scenario(path).with_simulation(agents=200, horizon=5.0, dt=0.1)
     assert scenario.description.strip()
-    trajectory = DataMarketModel(scenario).run()
+    trajectory = DataMarketModel(scenario, rng=0).run()
     assert len(trajectory) == 50 and (trajectory["precision"] > 0).all()
     assert np.isfinite(trajectory.to_numpy()).all()
 
@@ -41,8 +41,8 @@ def test_every_scenario_runs_and_keeps_precision_positive(path):
 def test_curse_and_healthy_markets_differ_as_described():
     """The curse of precision ends below its barrier; the healthy market ends far above it."""
     by_name = {p.stem: load_scenario(p).with_simulation(agents=500, dt=0.5) for p in SCENARIOS}
-    curse = DataMarketModel(by_name["curse_of_precision"]).run()
-    healthy = DataMarketModel(by_name["healthy_market"]).run()
+    curse = DataMarketModel(by_name["curse_of_precision"], rng=0).run()
+    healthy = DataMarketModel(by_name["healthy_market"], rng=0).run()
     assert curse["precision"].iloc[-1] < curse["precision_barrier"].iloc[-1]
     assert curse["active_innovators"].iloc[-1] < 0.02  # of an innovator mass of 1
     assert curse["stock_innovators"].iloc[-1] < 0.2 * curse["stock_innovators"].iloc[0]

@@ -26,17 +26,17 @@ def _static(out: Path, quick: bool) -> list[Path]:
 
 
 def _run(out: Path, quick: bool) -> list[Path]:
-    from abm.jobs.run import run_scenario, write_run
+    from abm.jobs.run import write_run
     from abm.scenario import default_scenario
+    from abm.simulation.run import simulate
 
     scenario = default_scenario().with_simulation(agents=500, horizon=50.0) if quick else default_scenario()
-    return write_run(run_scenario(scenario), out / "curse_of_precision")
+    return write_run(simulate(scenario), out / "curse_of_precision")
 
 
 def _compare(out: Path, quick: bool) -> list[Path]:
-    from abm.jobs.compare import (
-        compare_dynamic, compare_static, write_dynamic_comparison, write_static_comparison,
-    )
+    from abm.jobs.compare import write_dynamic_comparison, write_static_comparison
+    from analysis.comparison import compare_dynamic, compare_static
     from abm.regimes import RegimeSettings
     from abm.scenario import default_scenario
     from abm.jobs.static import default_market

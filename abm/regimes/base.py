@@ -103,15 +103,18 @@ class Regime:
 
     Subclasses set ``name`` and ``summary`` and implement :meth:`static` and
     :meth:`unit_prices`; ``settles_by_tariff`` marks the regime whose round is settled by
-    the intermediary's two-part tariff (:func:`abm.theory.mechanism.flow_tariff`).
+    the intermediary's two-part tariff (:func:`abm.theory.mechanism.flow_tariff`), and
+    ``firm_prices`` the regime in which the firm sets its own price (so a learning firm
+    learns from the round's profit).
     """
 
     name: str = ""
     summary: str = ""
     settles_by_tariff: bool = False
+    firm_prices: bool = False
 
     def static(self, market: InformationMarket, settings: RegimeSettings) -> RegimeOutcome:
-        """The regime's outcome in the static market of MODEL.md A1."""
+        """The regime's outcome in the static market (market-design paper, Section 3)."""
         raise NotImplementedError
 
     def unit_prices(self, context: PricingContext, settings: RegimeSettings) -> np.ndarray:

@@ -12,6 +12,7 @@ class StrictIP(Regime):
 
     name = "strict_ip"
     summary = "the firm sets prices (Stackelberg; myopic uniform price in the dynamic market)"
+    firm_prices = True
 
     def static(self, market, settings):
         return from_outcome(self.name, market, stackelberg(market), settings)

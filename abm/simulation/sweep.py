@@ -34,41 +34,29 @@ DESIGNS = ("grid", "latin_hypercube", "sobol")
 # --- outputs ----------------------------------------------------------------------------------
 
 
-def _welfare_gap(scenario, run) -> float:
+def _welfare_gap(result) -> float:
     """Relative shortfall of cumulative trade surplus against the intermediary's on the same agents."""
-    from abm.simulation.dynamic_market.model import DataMarketModel
+    from abm.simulation.run import simulate, summarise
 
-    efficient = DataMarketModel(scenario.with_regime("intermediary")).run()["trade_surplus"].sum()
-    achieved = run["trade_surplus"].sum()
+    efficient = summarise(simulate(result.scenario.with_regime("intermediary"), fluid=False))["trade_surplus_cumulative"]
+    achieved = summarise(result)["trade_surplus_cumulative"]
     return float((efficient - achieved) / abs(efficient)) if efficient != 0 else float("nan")
 
 
-def _fluid_distance(scenario, run) -> float:
-    from abm.regimes import get_regime
-    from abm.theory.fluid import solve_fluid
+def _outputs() -> dict:
+    """Every output a sweep can keep: the fields of :func:`abm.simulation.run.summarise`, plus
+    ``welfare_gap_to_optimum`` (which runs the intermediary on the same agents too)."""
+    from abm.simulation.run import SUMMARY_FIELDS
 
-    times = run["time"].to_numpy()[:: max(1, len(run) // 100)]
-    fluid = solve_fluid(scenario.market, scenario.simulation.horizon, times=times,
-                        regime=get_regime(scenario.simulation.regime), settings=scenario.regime)
-    sampled = run.iloc[:: max(1, len(run) // 100)]["precision"].to_numpy()[: len(fluid)]
-    return float(np.max(np.abs(sampled - fluid["precision"].to_numpy())))
+    return {**{name: None for name in SUMMARY_FIELDS}, "welfare_gap_to_optimum": _welfare_gap}
 
 
-#: Outputs a sweep can keep, each computed from the scenario and the agents' trajectory.
-OUTPUTS = {
-    "precision_final": lambda s, r: float(r["precision"].iloc[-1]),
-    "precision_mean": lambda s, r: float(r["precision"].mean()),
-    "price_final": lambda s, r: float(r["price"].iloc[-1]),
-    "innovator_participation_final": lambda s, r: float(r["active_innovators"].iloc[-1] / s.market.innovators.mass),
-    "rank_and_file_participation_final":
-        lambda s, r: float(r["active_rank_and_file"].iloc[-1] / s.market.rank_and_file.mass),
-    "stock_innovators_final": lambda s, r: float(r["stock_innovators"].iloc[-1]),
-    "welfare_cumulative": lambda s, r: float(r["welfare"].sum() * s.simulation.dt),
-    "trade_surplus_cumulative": lambda s, r: float(r["trade_surplus"].sum() * s.simulation.dt),
-    "below_barrier_final": lambda s, r: float(r["precision"].iloc[-1] < r["precision_barrier"].iloc[-1]),
-    "welfare_gap_to_optimum": _welfare_gap,
-    "sup_distance_to_fluid": _fluid_distance,
-}
+#: Names of the outputs a sweep can keep (see :func:`_outputs`).
+OUTPUTS = tuple(_outputs())
+
+
+def _needs_fluid(outputs) -> bool:
+    return any(name.endswith("_fluid") or name.startswith("sup_distance_") for name in outputs)
 
 
 # --- the specification ------------------------------------------------------------------------
@@ -275,7 +263,7 @@ def execute_run(base: dict, request: RunRequest, outputs: tuple) -> dict:
 
     A top-level function so process pools and Dask workers can pickle it.
     """
-    from abm.simulation.dynamic_market.model import DataMarketModel
+    from abm.simulation.run import simulate, summarise
 
     row = {"run_id": request.run_id, "point": request.point, "replication": request.replication,
            "seed": request.seed}
@@ -285,9 +273,9 @@ def execute_run(base: dict, request: RunRequest, outputs: tuple) -> dict:
         tree = copy.deepcopy(base)
         for path, value in request.parameters.items():
             _set(tree, path, value)
-        scenario = scenario_from_dict(tree).with_simulation(seed=request.seed)
-        trajectory = DataMarketModel(scenario).run()
-        row.update({name: OUTPUTS[name](scenario, trajectory) for name in outputs})
+        result = simulate(scenario_from_dict(tree), seed=request.seed, fluid=_needs_fluid(outputs))
+        summary, special = summarise(result), _outputs()
+        row.update({name: special[name](result) if special[name] else summary[name] for name in outputs})
         row.update(status="ok", error="")
     except Exception as error:  # noqa: BLE001 - a failing run is recorded, not fatal
         row.update({name: float("nan") for name in outputs})

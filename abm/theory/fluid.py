@@ -1,5 +1,5 @@
 r"""The dynamic market and its fluid limit: the curse of precision (market-design paper,
-Section 4; MODEL.md A2).
+Section 4).
 
 Two creator types, innovators (loading ``beta_O``) and rank-and-file creators
 (``beta_C > beta_O``), sell effort at one market price. Data stocks grow with the effort
@@ -22,16 +22,16 @@ import pandas as pd
 from scipy import integrate, optimize
 
 from abm.theory._validation import require_nonnegative, require_positive
+from abm.theory.information import information_sums, precision_fixed_point, recursive_marginal_values
 from abm.theory.supply import OutsideOptions, entry_price
 
 __all__ = [
     "CreatorType",
     "DynamicMarket",
     "SupplyAssumptionWarning",
-    "precision_from_sums",
     "precision",
     "marginal_values",
-    "marginal_values_from_sums",
+    "model_state",
     "profit_rate",
     "myopic_price",
     "rank_and_file_discount",
@@ -140,7 +140,7 @@ class CreatorType:
 
 @dataclass(frozen=True)
 class DynamicMarket:
-    """Parameters of the dynamic market of MODEL.md A2.
+    """Parameters of the dynamic market (market-design paper, Section 4).
 
     Parameters
     ----------
@@ -193,55 +193,28 @@ class DynamicMarket:
 # --- precision and marginal values -----------------------------------------------------------
 
 
-def precision_from_sums(s0, s1, s2, sigma0_sq: float, kappa: float):
-    r"""Solve the precision fixed point ``P = F(S, sigma0^2 + kappa P)`` (Eq. 11) in closed form.
+def model_state(market: DynamicMarket, stocks) -> tuple[float, np.ndarray]:
+    """Precision of the model trained on ``stocks`` and the marginal values ``(m_O, m_C)``.
 
-    With ``F = S0 - sigma^2 S1^2 / (1 + sigma^2 S2)`` and ``Q = S0 S2 - S1^2 >= 0``,
-    multiplying out gives ``kappa S2 P^2 + (1 + sigma0^2 S2 - kappa Q) P - (S0 + sigma0^2 Q) = 0``,
-    whose non-negative root is the unique fixed point (the right side falls in ``P``).
-    Works elementwise on arrays of sums.
+    Precision is the closed-form fixed point of Eq. 11
+    (:func:`~abm.theory.information.precision_fixed_point`); marginal values follow by the
+    implicit function theorem (:func:`~abm.theory.information.recursive_marginal_values`).
+    The fluid limit and the agent-based model both read their state through this function.
     """
-    s0, s1, s2 = (np.asarray(x, dtype=float) for x in (s0, s1, s2))
-    spread = np.maximum(s0 * s2 - s1 * s1, 0.0)  # Cauchy-Schwarz; clip rounding below zero
-    a = kappa * s2
-    b = 1.0 + sigma0_sq * s2 - kappa * spread
-    c = s0 + sigma0_sq * spread
-    root = np.sqrt(b * b + 4.0 * a * c)
-    # Two algebraically equal forms of the positive root; each is stable for one sign of b.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stable = np.where(b > 0, 2.0 * c / (b + root), (root - b) / (2.0 * a))
-    return stable if stable.ndim else float(stable)
-
-
-def _sums(stocks, betas):
-    stocks = np.asarray(stocks, dtype=float)
-    weighted = stocks * betas
-    return stocks.sum(axis=-1), weighted.sum(axis=-1), (weighted * betas).sum(axis=-1)
+    s0, s1, s2 = information_sums(stocks, market.betas)
+    current = precision_fixed_point(s0, s1, s2, market.sigma0_sq, market.kappa)
+    margins = recursive_marginal_values(s1, s2, current, market.sigma0_sq, market.kappa, market.betas)
+    return current, margins
 
 
 def precision(market: DynamicMarket, stocks) -> float:
     """Effective precision of the model trained on stocks ``(X_O, X_C)`` (Eq. 11)."""
-    return precision_from_sums(*_sums(stocks, market.betas), market.sigma0_sq, market.kappa)
-
-
-def marginal_values_from_sums(s0, s1, s2, current_precision, sigma0_sq, kappa, betas):
-    r"""``m_k = dP/dX_k = (1 - lambda beta_k)^2 / D`` by the implicit function theorem.
-
-    ``lambda = sigma^2 S1 / (1 + sigma^2 S2)`` and ``D = 1 + kappa S1^2 / (1 + sigma^2 S2)^2``
-    with ``sigma^2 = sigma0^2 + kappa P``; ``D`` accounts for the recursive bias.
-    """
-    sigma_sq = sigma0_sq + kappa * current_precision
-    denominator = 1.0 + sigma_sq * s2
-    lam = sigma_sq * s1 / denominator
-    feedback = 1.0 + kappa * s1 * s1 / (denominator * denominator)
-    return (1.0 - lam * np.asarray(betas, dtype=float)) ** 2 / feedback
+    return model_state(market, stocks)[0]
 
 
 def marginal_values(market: DynamicMarket, stocks) -> np.ndarray:
     """Marginal values ``(m_O, m_C)`` of one more unit of each type's data."""
-    sums = _sums(stocks, market.betas)
-    current = precision_from_sums(*sums, market.sigma0_sq, market.kappa)
-    return marginal_values_from_sums(*sums, current, market.sigma0_sq, market.kappa, market.betas)
+    return model_state(market, stocks)[1]
 
 
 # --- the firm's myopic price (Eq. 12) --------------------------------------------------------
@@ -367,6 +340,8 @@ def check_supply_ratio(market: DynamicMarket, low: float, high: float, points: i
     Only prices at which both types supply effort are checked (elsewhere ``R`` is 0 or inf).
     Returns whether Eq. 7 holds there.
     """
+    if not high > low:
+        return True
     prices = np.linspace(low, high, points)
     ratio = supply_ratio(market, prices)
     finite = np.isfinite(ratio) & (ratio > 0)
@@ -452,9 +427,7 @@ def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=Non
     ``trap`` is the constant price trap, passed in so a table computes it once.
     """
     stocks = np.asarray(stocks, dtype=float)
-    sums = _sums(stocks, market.betas)
-    current = precision_from_sums(*sums, market.sigma0_sq, market.kappa)
-    margins = marginal_values_from_sums(*sums, current, market.sigma0_sq, market.kappa, market.betas)
+    current, margins = model_state(market, stocks)
     prices, settlement = round_prices(market, margins, regime, settings)
     inflows = np.array([t.inflow(p) for t, p in zip(market.types, prices)])
     active = np.array([t.active_mass(p) for t, p in zip(market.types, prices)], dtype=float)

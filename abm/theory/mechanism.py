@@ -1,4 +1,4 @@
-r"""The data intermediary's mechanisms (market-design paper, Section 5; MODEL.md A3).
+r"""The data intermediary's mechanisms (market-design paper, Section 5).
 
 A regulated intermediary with operating cost ``K`` buys every creator's signal and sells
 the bundle to the firm. Linear prices alone (Lemmas 7 and 8) make efforts efficient but
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from abm.theory._validation import frozen_array, require_finite, require_nonnegative, require_unit_interval
+from abm.theory.information import diagonal_lambda_integrals, information_sums
 from abm.theory.static import (
     InformationMarket,
     effective_precision,
@@ -34,11 +35,6 @@ __all__ = [
     "RoundSettlement",
     "settle_round",
 ]
-
-#: Gauss-Legendre nodes for the Aumann-Shapley path integral; the integrand is a smooth
-#: rational function of the path parameter, so 64 nodes reach machine precision.
-QUADRATURE_NODES = 64
-
 
 @dataclass(frozen=True)
 class MechanismResult:
@@ -89,9 +85,13 @@ def aumann_shapley_weights(market: InformationMarket, effort) -> np.ndarray:
     r"""Aumann--Shapley shares of welfare along the diagonal from 0 to ``effort`` (Prop. 9).
 
     .. math:: w_i = \frac{e_i \int_0^1 \partial W/\partial e_i(s e)\, ds}{W(e)},\qquad
-              \partial W/\partial e_i = v (1 - \lambda(s e)\beta_i)^2 - c\, s\, e_i,
+              \partial W/\partial e_i = v (1 - \lambda(s e)\beta_i)^2 - c\, s\, e_i .
 
-    by Gauss--Legendre quadrature; the weights sum to 1 because ``W(0) = 0``.
+    Expanding the square, the path integral is
+    ``v (1 - 2 beta_i int lambda + beta_i^2 int lambda^2) - c e_i / 2`` with the two
+    integrals of ``lambda`` along the ray in closed form
+    (:func:`~abm.theory.information.diagonal_lambda_integrals`), so the weights are exact
+    however large ``sigma^2 S2`` is. They sum to 1 because ``W(0) = 0``.
 
     Raises
     ------
@@ -102,12 +102,33 @@ def aumann_shapley_weights(market: InformationMarket, effort) -> np.ndarray:
     welfare = market.value * effective_precision(market, effort) - 0.5 * market.cost * float(effort @ effort)
     if welfare <= 0:
         raise ValueError(f"Aumann-Shapley weights need positive welfare, got W = {welfare}")
-    nodes, node_weights = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
-    path, path_weights = 0.5 * (nodes + 1.0), 0.5 * node_weights
-    s1, s2 = float(effort @ market.beta), float(effort @ market.beta**2)
-    lam = market.sigma2 * path * s1 / (1.0 + market.sigma2 * path * s2)  # lambda(s e) at every node
-    marginal = market.value * (1.0 - np.outer(lam, market.beta)) ** 2 - market.cost * np.outer(path, effort)
-    return effort * (path_weights @ marginal) / welfare
+    _, s1, s2 = information_sums(effort, market.beta)
+    mean_lambda, mean_lambda_sq = diagonal_lambda_integrals(market.sigma2 * s1, market.sigma2 * s2)
+    beta = market.beta
+    path_marginal = market.value * (1.0 - 2.0 * beta * mean_lambda + beta * beta * mean_lambda_sq)
+    return effort * (path_marginal - 0.5 * market.cost * effort) / welfare
+
+
+def nash_split(data_value: float, outside, weights, effort_cost, surplus: float, firm_outside: float,
+               bargaining_power: float) -> tuple[np.ndarray, float]:
+    r"""Base payments and the firm's transfer that split the net surplus (Prop. 9).
+
+    Creator ``i`` gets its outside option plus ``w_i alpha Delta``, so its base payment is
+    ``a_i = u_i^0 + w_i alpha Delta - (effort cost)_i`` on top of the unit prices that
+    cover its effort cost; the firm keeps ``Pi0 + (1 - alpha) Delta`` of the data's value,
+    so it pays ``T = value - Pi0 - (1 - alpha) Delta``. Shared by the static tariff and
+    the dynamic market's flow tariff.
+
+    Returns
+    -------
+    base : ndarray
+        Per creator.
+    transfer : float
+        ``T``.
+    """
+    base = np.asarray(outside, dtype=float) + np.asarray(weights) * bargaining_power * surplus - effort_cost
+    transfer = data_value - firm_outside - (1.0 - bargaining_power) * surplus
+    return base, float(transfer)
 
 
 def linear_pricing(market: InformationMarket, operating_cost: float = 0.0) -> MechanismResult:
@@ -177,8 +198,8 @@ def two_part_tariff(market: InformationMarket, operating_cost: float = 0.0, firm
     if surplus < 0:
         return _no_trade(market, outside, firm_outside, surplus)
     weights = aumann_shapley_weights(market, effort)
-    base = outside + weights * alpha * surplus - 0.5 * market.cost * effort**2
-    transfer = market.value * optimum.precision - firm_outside - (1.0 - alpha) * surplus
+    base, transfer = nash_split(market.value * optimum.precision, outside, weights, 0.5 * market.cost * effort**2,
+                                surplus, firm_outside, alpha)
     paid = float(np.sum(base + unit_price * effort))
     return MechanismResult(
         effort=effort,
@@ -261,8 +282,8 @@ def flow_tariff(unit_price, effort, mass, cost, outside_option, operating_cost: 
         none = np.zeros_like(gross)
         return FlowTariff(none, mass * outside_option, none, surplus, 0.0, 0.0, 0.0, False)
     weights = gross / total_gross
-    base = mass * outside_option + weights * bargaining_power * surplus - 0.5 * mass * cost * effort**2
-    transfer = value - firm_outside - (1.0 - bargaining_power) * surplus
+    base, transfer = nash_split(value, mass * outside_option, weights, 0.5 * mass * cost * effort**2, surplus,
+                                firm_outside, bargaining_power)
     paid = float(np.sum(base + mass * unit_price * effort))
     return FlowTariff(
         base_payment=base,

@@ -1,4 +1,4 @@
-r"""The static information market (market-design paper, Section 3; MODEL.md A1).
+r"""The static information market (market-design paper, Section 3).
 
 Creator ``i`` publishes ``s_i = theta + beta_i * eta + eps_i`` with idiosyncratic noise of
 precision ``effort_i`` and a common factor ``eta ~ N(common_mean, sigma2)``.  The AI firm
@@ -18,6 +18,12 @@ import numpy as np
 from scipy import optimize
 
 from abm.theory._validation import frozen_array, require_positive
+from abm.theory.information import (
+    common_factor_weight as _lambda_from_sums,
+    gls_precision,
+    information_sums,
+    marginal_precision_weight,
+)
 
 __all__ = [
     "InformationMarket",
@@ -44,7 +50,7 @@ PLANNER_SHARE = 1.0
 
 @dataclass(frozen=True)
 class InformationMarket:
-    """Parameters of the static market of MODEL.md A1.
+    """Parameters of the static market (market-design paper, Section 3).
 
     Parameters
     ----------
@@ -138,11 +144,6 @@ class Outcome:
         return float(self.creator_payoff.sum())
 
 
-def _sums(beta: np.ndarray, effort: np.ndarray) -> tuple[float, float, float]:
-    effort_beta = effort * beta
-    return float(effort.sum()), float(effort_beta.sum()), float((effort_beta * beta).sum())
-
-
 def _check_effort(market: InformationMarket, effort) -> np.ndarray:
     effort = np.asarray(effort, dtype=float)
     if effort.shape != market.beta.shape:
@@ -161,8 +162,8 @@ def common_factor_weight(market: InformationMarket, effort) -> float:
     once the common factor has been filtered out.
     """
     effort = _check_effort(market, effort)
-    _, s1, s2 = _sums(market.beta, effort)
-    return market.sigma2 * s1 / (1.0 + market.sigma2 * s2)
+    _, s1, s2 = information_sums(effort, market.beta)
+    return float(_lambda_from_sums(market.sigma2, s1, s2))
 
 
 def effective_precision(market: InformationMarket, effort) -> float:
@@ -175,14 +176,12 @@ def effective_precision(market: InformationMarket, effort) -> float:
     Creators with zero effort contribute nothing.
     """
     effort = _check_effort(market, effort)
-    s0, s1, s2 = _sums(market.beta, effort)
-    return s0 - market.sigma2 * s1 * s1 / (1.0 + market.sigma2 * s2)
+    return float(gls_precision(market.sigma2, *information_sums(effort, market.beta)))
 
 
 def marginal_precision(market: InformationMarket, effort) -> np.ndarray:
     r"""Gradient of :func:`effective_precision`: :math:`\partial P/\partial e_i = (1-\lambda\beta_i)^2`."""
-    lam = common_factor_weight(market, effort)
-    return (1.0 - lam * market.beta) ** 2
+    return marginal_precision_weight(common_factor_weight(market, effort), market.beta)
 
 
 def efforts_given_lambda(market: InformationMarket, lam: float, share: float) -> np.ndarray:
@@ -191,7 +190,7 @@ def efforts_given_lambda(market: InformationMarket, lam: float, share: float) ->
     ``effort_i = share * value * (1 - lam*beta_i)**2 / cost``, with ``share = 1/2`` for the
     Stackelberg market and ``1`` for the social optimum.
     """
-    return share * market.value * (1.0 - lam * market.beta) ** 2 / market.cost
+    return share * market.value * marginal_precision_weight(lam, market.beta) / market.cost
 
 
 def _lambda_fixed_point(market: InformationMarket, share: float) -> tuple[float, int, bool]:
@@ -296,8 +295,8 @@ def originality_penalty(market: InformationMarket) -> np.ndarray:
     """
     market_lam = _lambda_fixed_point(market, MARKET_SHARE)[0]
     planner_lam = _lambda_fixed_point(market, PLANNER_SHARE)[0]
-    numerator = MARKET_SHARE * (1.0 - market_lam * market.beta) ** 2
-    denominator = PLANNER_SHARE * (1.0 - planner_lam * market.beta) ** 2
+    numerator = efforts_given_lambda(market, market_lam, MARKET_SHARE)
+    denominator = efforts_given_lambda(market, planner_lam, PLANNER_SHARE)
     with np.errstate(divide="ignore", invalid="ignore"):
         return numerator / denominator
 
@@ -320,7 +319,7 @@ class SignalDraws:
 
 
 def simulate_signals(market: InformationMarket, effort, n_draws: int, rng) -> SignalDraws:
-    """Draw ``theta ~ N(0, 1)``, the common factor and all signals (MODEL.md A1, Eq. 1-2).
+    """Draw ``theta ~ N(0, 1)``, the common factor and all signals (market-design paper, Eqs. 1-2).
 
     Parameters
     ----------

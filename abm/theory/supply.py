@@ -32,12 +32,30 @@ __all__ = [
     "DISTRIBUTIONS",
     "outside_options_from_dict",
     "entry_price",
+    "best_response",
 ]
 
 
 def entry_price(outside_option, cost):
     """Lowest price at which a creator with this outside option enters: ``sqrt(2 c omega)``."""
     return np.sqrt(2.0 * np.asarray(cost) * np.asarray(outside_option))
+
+
+def best_response(price, entry_price, cost):
+    """Entry and effort of creators offered a unit ``price``: the one creator rule.
+
+    A creator enters iff the price reaches its entry price (its best-response payoff
+    ``p^2 / (2c)`` covers its outside option) and then exerts ``p / c``. Works on scalars
+    (one agent) and arrays (the whole population) alike.
+
+    Returns
+    -------
+    active : bool or ndarray of bool
+    effort : float or ndarray
+    """
+    active = np.greater_equal(price, entry_price)
+    effort = np.where(active, np.divide(price, cost), 0.0)
+    return active, (effort if effort.ndim else float(effort))
 
 
 class OutsideOptions:

@@ -1,4 +1,4 @@
-"""Mesa agents of the dynamic market: creators of two types and the AI firm.
+"""Mesa agents of the dynamic market: creators of two types, the AI firm and the intermediary.
 
 Creators are real Mesa agents (identity, type, inspection), but their state lives in the
 model's :class:`~abm.simulation.dynamic_market.model.Population` arrays at ``agent.index``, so that a round can run
@@ -12,6 +12,8 @@ import math
 
 import mesa
 import numpy as np
+
+from abm.theory.supply import best_response
 
 __all__ = ["Creator", "Innovator", "RankAndFileCreator", "AIFirm", "Intermediary", "MyopicPricing",
            "LearningPricing", "PRICING_RULES"]
@@ -59,13 +61,13 @@ class Creator(mesa.Agent):
     def step(self) -> None:
         """Decide entry and effort at the posted price, then add this round's data to the stock.
 
-        The same arithmetic as :meth:`abm.simulation.dynamic_market.model.Population.respond` and ``accumulate``, one
-        creator at a time.
+        The same rule (:func:`~abm.theory.supply.best_response`) and stock update as
+        :meth:`abm.simulation.dynamic_market.model.Population.respond` and ``accumulate``,
+        one creator at a time.
         """
         population, index = self.model.population, self.index
-        price = population.offered[index]
-        active = price >= population.entry_price[index]
-        effort = price / population.cost[index] if active else 0.0
+        active, effort = best_response(population.offered[index], population.entry_price[index],
+                                       population.cost[index])
         population.active[index] = active
         population.effort[index] = effort
         population.stock[index] = (population.decay * population.stock[index]
@@ -157,19 +159,18 @@ class AIFirm(mesa.Agent):
         self.prices = np.zeros(2)
         self.precision = 0.0
         self.profit = 0.0
-        self._priced = False
 
     def uniform_price(self) -> float:
-        """The firm's own price for this round (asked for by the strict-IP regime)."""
-        self._priced = True
+        """The firm's own price for this round (asked for by regimes in which the firm prices)."""
         return float(self.pricing.price(self.model))
 
-    def book(self, price_dependent_profit: float, profit_rate: float, dt: float) -> None:
-        """Book the round's profit; if the firm set the price, let its pricing rule learn."""
+    def book(self, profit_rate: float, dt: float) -> None:
+        """Book the round's profit rate over a round of length ``dt``."""
         self.profit += profit_rate * dt
-        if self._priced:
-            self.pricing.observe(self.model, float(self.prices[1]), price_dependent_profit)
-        self._priced = False
+
+    def learn(self, price_dependent_profit: float) -> None:
+        """Let the pricing rule learn from the profit its own price earned this round."""
+        self.pricing.observe(self.model, float(self.prices[1]), price_dependent_profit)
 
 
 class Intermediary(mesa.Agent):

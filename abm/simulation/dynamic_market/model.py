@@ -1,16 +1,16 @@
-"""The agent-based dynamic market (MODEL.md A2) as a Mesa model.
+"""The agent-based dynamic market (market-design paper, Section 4) as a Mesa model.
 
 One round of length ``dt``:
 
 1. the firm reads its model's precision and marginal values off the current data stocks
-   (:func:`~abm.theory.fluid.precision_from_sums`, the same code as the fluid limit);
+   (:func:`~abm.theory.fluid.model_state`, the same code as the fluid limit);
 2. the regime sets the round's unit prices per type (under strict IP the firm posts its own
    uniform price: myopic, the exact best response to the agents' entry prices, or learned
    from observed profit; under the intermediary the ``Intermediary`` agent posts the
    marginal social values and calls the round off if its surplus cannot be positive);
-3. every creator enters iff the price reaches its entry price ``sqrt(2 c omega)``, exerts
-   ``p / c``, and its data stock follows the exact solution of
-   ``dX = (inflow - delta X) dt`` over the round;
+3. every creator applies :func:`~abm.theory.supply.best_response` (enter iff the price
+   reaches its entry price ``sqrt(2 c omega)``, exert ``p / c``), and its data stock
+   follows the exact solution of ``dX = (inflow - delta X) dt`` over the round;
 4. the round is settled (unit payments, or the intermediary's flow two-part tariff) and
    recorded by a Mesa ``DataCollector`` with the columns of
    :data:`~abm.theory.fluid.TRAJECTORY_COLUMNS`, state at the start of the round and the
@@ -18,6 +18,12 @@ One round of length ``dt``:
 
 Step 3 runs either as array operations (``stepping="array"``, the default) or agent by
 agent through ``shuffle_do("step")`` (``stepping="agents"``); both give identical results.
+
+The model takes a scenario (object, shipped name or file) plus flat keyword overrides of
+any scenario field, and follows Mesa's seeding convention, so ``mesa.batch_run`` and
+SolaraViz drive it unchanged::
+
+    DataMarketModel(scenario="curse_of_precision", kappa=0.3, agents=500, rng=1)
 """
 
 from __future__ import annotations
@@ -26,26 +32,37 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from abm.simulation.dynamic_market.agents import PRICING_RULES, AIFirm, Innovator, Intermediary, LearningPricing, RankAndFileCreator
 from abm.regimes import get_regime
-from abm.scenario import Scenario
+from abm.scenario import Scenario, apply_overrides, resolve_scenario
+from abm.simulation.dynamic_market.agents import (
+    PRICING_RULES,
+    AIFirm,
+    Innovator,
+    Intermediary,
+    LearningPricing,
+    RankAndFileCreator,
+)
 from abm.theory.empirical import EmpiricalSupply
 from abm.theory.fluid import (
     TRAJECTORY_COLUMNS,
     PricingContext,
-    marginal_values_from_sums,
-    precision_from_sums,
+    model_state,
     price_cap,
     round_factors,
     trajectory_row,
 )
 from abm.theory.mechanism import settle_round
-from abm.theory.supply import entry_price
+from abm.theory.supply import best_response, entry_price
 
-__all__ = ["Population", "DataMarketModel", "STEPPING"]
+__all__ = ["Population", "DataMarketModel", "STEPPING", "fresh_seed"]
 
 STEPPING = ("array", "agents")
 CREATOR_CLASSES = (Innovator, RankAndFileCreator)
+
+
+def fresh_seed() -> int:
+    """A new seed from the operating system's entropy, small enough for every consumer (63 bits)."""
+    return int(np.random.SeedSequence().entropy % (2**63))
 
 
 class Population:
@@ -81,8 +98,7 @@ class Population:
 
     def respond(self) -> None:
         """Every creator's entry and effort at its offered price (the array path of ``Creator.step``)."""
-        np.greater_equal(self.offered, self.entry_price, out=self.active)
-        self.effort = np.where(self.active, self.offered / self.cost, 0.0)
+        self.active, self.effort = best_response(self.offered, self.entry_price, self.cost)
 
     def accumulate(self) -> None:
         """Every creator's stock after the round (the array path of ``Creator.step``)."""
@@ -98,12 +114,22 @@ class DataMarketModel(mesa.Model):
 
     Parameters
     ----------
-    scenario : Scenario
-        Market and simulation settings.
-    rng : int, numpy.random.Generator or None
-        Seed of every random draw; defaults to ``scenario.simulation.seed``.
+    scenario : Scenario, str, path or None
+        Market and simulation settings: an object, the name of a shipped scenario
+        (:func:`abm.scenario.scenario_names`), a scenario file, or ``None`` for the
+        embedded default (the curse of precision).
+    rng, seed : int, numpy.random.Generator or None
+        Mesa's seeding convention: pass one (not both); with neither, a fresh seed is drawn
+        from the operating system's entropy. The integer seed used is recorded as
+        :attr:`seed` (``None`` only when a ``Generator`` was passed) and in
+        ``scenario.simulation.seed``. :func:`abm.simulation.run.simulate` passes the
+        scenario's seed.
     stepping : {"array", "agents"}
         How creators respond each round (identical results; arrays are faster).
+    **parameters
+        Flat keyword overrides of any scenario field (:func:`abm.scenario.apply_overrides`),
+        e.g. ``kappa=0.3, agents=500, rank_and_file_outside_option_exponent=3.0``;
+        validated like a scenario file.
 
     Attributes
     ----------
@@ -116,17 +142,31 @@ class DataMarketModel(mesa.Model):
         Current precision of the firm's model.
     margins : ndarray
         Current marginal values ``(m_O, m_C)`` of the two types' data.
-    time : float
+    round : int
+        Rounds played; ``time = round * dt``.
+    running : bool
+        ``False`` once the scenario's horizon is reached (``mesa.batch_run`` stops there).
     datacollector : mesa.DataCollector
+        One row per round: the :data:`TRAJECTORY_COLUMNS` and the ``seed``.
     """
 
-    def __init__(self, scenario: Scenario, *, rng=None, stepping: str = "array") -> None:
-        super().__init__(rng=scenario.simulation.seed if rng is None else rng)
+    def __init__(self, scenario=None, *, rng=None, seed=None, stepping: str = "array", **parameters) -> None:
+        if rng is not None and seed is not None:
+            raise ValueError("pass either rng or seed, not both")
+        chosen = seed if seed is not None else rng
+        if chosen is None:
+            chosen = fresh_seed()
+        super().__init__(rng=chosen)
         if stepping not in STEPPING:
             raise ValueError(f"stepping must be one of {STEPPING}, got {stepping!r}")
+        self.seed = None if isinstance(chosen, np.random.Generator) else int(chosen)
+        scenario = apply_overrides(resolve_scenario(scenario), parameters)
+        if self.seed is not None:
+            scenario = scenario.with_simulation(seed=self.seed)
         self.scenario, self.market, self.stepping = scenario, scenario.market, stepping
         self.dt = scenario.simulation.dt
-        self.time = 0.0
+        self.n_rounds = scenario.simulation.n_rounds
+        self.round = 0
         self.population = Population(scenario, self.rng)
         for index, kind in enumerate(self.population.kind):
             CREATOR_CLASSES[kind](self, index)
@@ -137,10 +177,14 @@ class DataMarketModel(mesa.Model):
         self.intermediary = Intermediary(self) if self.regime.settles_by_tariff else None
         self.trap = price_cap(self.market, 0.0, supply=self.supply.supply)
         self.latest: dict = {}
-        self.datacollector = mesa.DataCollector(
-            model_reporters={column: (lambda m, c=column: m.latest[c]) for column in TRAJECTORY_COLUMNS}
-        )
+        reporters = {column: (lambda m, c=column: m.latest[c]) for column in TRAJECTORY_COLUMNS}
+        self.datacollector = mesa.DataCollector(model_reporters={**reporters, "seed": "seed"})
         self._read_stocks()
+
+    @property
+    def time(self) -> float:
+        """Simulated time at the start of the next round."""
+        return self.round * self.dt
 
     def _pricing_rule(self):
         settings = self.scenario.learning
@@ -150,13 +194,8 @@ class DataMarketModel(mesa.Model):
 
     def _read_stocks(self) -> None:
         """Precision and marginal values of the firm's model trained on the current stocks."""
-        population = self.population
-        self.stocks = population.per_type(population.stock)
-        betas = self.market.betas
-        sums = (self.stocks.sum(), self.stocks @ betas, self.stocks @ betas**2)
-        self.precision = precision_from_sums(*sums, self.market.sigma0_sq, self.market.kappa)
-        self.margins = marginal_values_from_sums(*sums, self.precision, self.market.sigma0_sq,
-                                                 self.market.kappa, betas)
+        self.stocks = self.population.per_type(self.population.stock)
+        self.precision, self.margins = model_state(self.market, self.stocks)
 
     def step(self) -> None:
         """One round: prices, entry and effort, settlement and record, stocks."""
@@ -170,13 +209,13 @@ class DataMarketModel(mesa.Model):
             self.population.accumulate()
         self._record(prices)
         self.datacollector.collect(self)
-        self.time += self.dt
+        self.round += 1
         self._read_stocks()
+        self.running = self.round < self.n_rounds
 
     def _post_prices(self) -> np.ndarray:
         """The regime's unit prices; a tariff round whose surplus would be negative is called off."""
         self.firm.precision = self.precision
-        self.latest_margins = self.margins
         context = PricingContext(self.market.value, self.margins, self.firm.uniform_price)
         prices = np.asarray(self.regime.unit_prices(context, self.scenario.regime), dtype=float)
         if self.intermediary is not None and not self.settle(prices, would_enter=True).feasible:
@@ -187,9 +226,11 @@ class DataMarketModel(mesa.Model):
     def settle(self, prices, would_enter: bool = False):
         """Settle the round for the active creators (or those who would enter at ``prices``)."""
         population, settings = self.population, self.scenario.regime
-        offered = np.asarray(prices, dtype=float)[population.kind] if would_enter else population.offered
-        active = offered >= population.entry_price if would_enter else population.active
-        effort = np.where(active, offered / population.cost, 0.0) if would_enter else population.effort
+        if would_enter:
+            offered = np.asarray(prices, dtype=float)[population.kind]
+            active, effort = best_response(offered, population.entry_price, population.cost)
+        else:
+            offered, active, effort = population.offered, population.active, population.effort
         terms = {}
         if self.intermediary is not None:
             terms = dict(tariff=True, operating_cost=settings.operating_cost, firm_outside=settings.firm_outside,
@@ -206,11 +247,12 @@ class DataMarketModel(mesa.Model):
         active_mass = population.per_type(np.where(population.active, population.mass, 0.0))
         self.latest = trajectory_row(market, self.time, prices, self.stocks, self.precision, self.margins, delivered,
                                      active_mass, settlement, supply=self.supply.supply, trap=self.trap)
-        trade_profit = market.value * float(self.margins @ delivered) - settlement.firm_transfer
-        self.firm.book(trade_profit, self.latest["firm_profit"], self.dt)
+        self.firm.book(self.latest["firm_profit"], self.dt)
+        if self.regime.firm_prices:
+            self.firm.learn(market.value * float(self.margins @ delivered) - settlement.firm_transfer)
 
     def run(self, n_rounds: int | None = None, progress: bool = False) -> pd.DataFrame:
-        """Run ``n_rounds`` rounds (default: the scenario's horizon) and return the trajectory.
+        """Play ``n_rounds`` rounds (default: until the horizon) and return the trajectory.
 
         Parameters
         ----------
@@ -218,7 +260,7 @@ class DataMarketModel(mesa.Model):
         progress : bool
             Show a tqdm progress bar.
         """
-        n_rounds = self.scenario.simulation.n_rounds if n_rounds is None else int(n_rounds)
+        n_rounds = max(self.n_rounds - self.round, 0) if n_rounds is None else int(n_rounds)
         rounds = range(n_rounds)
         if progress:
             from tqdm.auto import tqdm
@@ -230,4 +272,5 @@ class DataMarketModel(mesa.Model):
 
     def trajectory(self) -> pd.DataFrame:
         """Every recorded round as a DataFrame with the :data:`TRAJECTORY_COLUMNS`."""
-        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        frame = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        return frame[list(TRAJECTORY_COLUMNS)]
