@@ -73,7 +73,8 @@ def test_mesa_batch_run_drives_the_model_with_a_keyword_grid():
                           "horizon": 2.0, "dt": 0.1},
         iterations=3, max_steps=1000, number_processes=1, display_progress=False, data_collection_period=-1))
     assert len(results) == 2 * 2 * 3
-    assert (results["Step"] == 20).all()  # stopped by the model at its horizon, not by max_steps
+    # 20 rounds, stopped by the model at its horizon (not by max_steps); Step is the 0-based row collected.
+    assert (results["Step"] == 19).all() and np.allclose(results["time"], 1.9)
     for _, group in results.groupby(["agents", "kappa"]):
         assert group["seed"].nunique() == 3 and group["precision"].nunique() == 3
     row = results.iloc[0]
