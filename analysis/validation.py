@@ -224,13 +224,24 @@ def _mechanism_checks(rng) -> list[Check]:
     return checks
 
 
-def run_checks(out, quick: bool = False, seed: int = 2026) -> list[Check]:
-    """Run every check, writing its figures into ``out``."""
+def run_checks(out, quick: bool = False, seed: int = 2026, progress: bool = False) -> list[Check]:
+    """Run every check, writing its figures into ``out``; ``progress`` shows a bar over the groups."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    checks = _static_checks(rng) + _dynamic_checks(out, quick) + _mechanism_checks(rng)
-    return checks + _procurement_checks(rng, draws=50 if quick else 200)
+    groups = [("static market", lambda: _static_checks(rng)), ("dynamic market", lambda: _dynamic_checks(out, quick)),
+              ("mechanisms", lambda: _mechanism_checks(rng)),
+              ("procurement", lambda: _procurement_checks(rng, draws=50 if quick else 200))]
+    if progress:
+        from tqdm.auto import tqdm
+
+        groups = tqdm(groups, desc="validate", unit="group")
+    checks = []
+    for name, group in groups:
+        if progress:
+            groups.set_postfix_str(name)
+        checks += group()
+    return checks
 
 
 def _procurement_checks(rng, draws: int) -> list[Check]:

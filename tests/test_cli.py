@@ -77,6 +77,15 @@ def test_reproduce_regenerates_the_named_figures(tmp_path):
         reproduce(tmp_path, only=["everything"])
 
 
+def test_quick_reproduction_never_overwrites_the_documented_figures(capsys):
+    from abm.jobs.reproduce import DOCS_FIGURES
+
+    before = {p: p.stat().st_mtime_ns for p in DOCS_FIGURES.rglob("*.png")}
+    assert main(["reproduce", "--quick", "--out", str(DOCS_FIGURES), "--only", "static", "--no-progress"]) == 2
+    assert "refusing to write" in capsys.readouterr().err
+    assert before == {p: p.stat().st_mtime_ns for p in DOCS_FIGURES.rglob("*.png")}
+
+
 def test_sweep_command_runs_and_resumes(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text('''description = "cli sweep"

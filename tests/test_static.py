@@ -1,4 +1,4 @@
-"""Exact checks of the static market (MODEL.md A1) against independent computations."""
+"""Exact checks of the static market (market-design paper, Section 3) against independent computations."""
 
 import numpy as np
 import pytest
@@ -85,7 +85,7 @@ def test_free_for_all_gives_zero_effort_and_precision():
 
 
 def test_homogeneous_limit_of_the_penalty():
-    # MODEL.md A1 (checked there by direct optimisation): beta = 0.8, sigma2 = c = 1 gives
+    # Checked independently by direct optimisation (L-BFGS-B over all n efforts): beta = 0.8, sigma2 = c = 1 gives
     # r = 0.757 at n = 100 and 0.790 at n = 1e5; the limit is 2^(-1/3) (proof of Prop. 4).
     ratios = [originality_penalty(InformationMarket(np.full(n, 0.8)))[0] for n in (10, 100, 10**3, 10**5, 10**7)]
     assert ratios[1] == pytest.approx(0.757, abs=5e-4)

@@ -3,7 +3,8 @@
 One named specification per figure or table, each running the same job a user would run
 (``abm static``, ``abm run``, ``abm compare``, ``abm sweep``, ``abm validate``). The quick
 variant shrinks populations and horizons so the whole set runs in about a minute; its
-numbers are not the ones quoted in the docs.
+numbers are not the ones quoted in the docs, so it writes to ``results/reproduce_quick`` and
+refuses to write into ``docs/figures``.
 """
 
 from __future__ import annotations
@@ -96,25 +97,52 @@ SPECIFICATIONS = {
 }
 
 
-def reproduce(out, quick: bool = False, only=None) -> dict[str, list[Path]]:
-    """Run the named specifications (default all) and return the files each wrote."""
-    out = Path(out)
+#: Where the documentation's figures live; only a full (not quick) reproduction may write there.
+DOCS_FIGURES = ROOT / "docs" / "figures"
+
+
+def reproduce(out=None, quick: bool = False, only=None, progress: bool = False) -> dict[str, list[Path]]:
+    """Run the named specifications (default all) and return the files each wrote.
+
+    ``out`` defaults to ``docs/figures`` (full) or ``results/reproduce_quick`` (quick).
+
+    Raises
+    ------
+    ValueError
+        For an unknown specification, or a quick run aimed at ``docs/figures``.
+    """
+    out = Path(out) if out is not None else (Path("results/reproduce_quick") if quick else DOCS_FIGURES)
+    if quick and out.resolve() == DOCS_FIGURES.resolve():
+        raise ValueError(f"--quick numbers are not the documented ones: refusing to write into {DOCS_FIGURES}; "
+                         "give another --out")
     names = list(only or SPECIFICATIONS)
     unknown = [n for n in names if n not in SPECIFICATIONS]
     if unknown:
         raise ValueError(f"unknown specification(s) {unknown}; known: {list(SPECIFICATIONS)}")
-    return {name: SPECIFICATIONS[name](out, quick) for name in names}
+    steps = names
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(names, desc="reproduce", unit="figure set")
+    written = {}
+    for name in steps:
+        if progress:
+            steps.set_postfix_str(name)
+        written[name] = SPECIFICATIONS[name](out, quick)
+    return written
 
 
 def add_arguments(parser) -> None:
     """Arguments of ``abm reproduce``."""
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="output directory")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output directory (default docs/figures, or results/reproduce_quick with --quick)")
     parser.add_argument("--quick", action="store_true", help="small populations and horizons (about a minute)")
     parser.add_argument("--only", nargs="+", help=f"some of: {' '.join(SPECIFICATIONS)}")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args) -> int:
     """Regenerate the named figures and tables."""
-    for name, paths in reproduce(args.out, quick=args.quick, only=args.only).items():
+    for name, paths in reproduce(args.out, quick=args.quick, only=args.only, progress=not args.no_progress).items():
         print(f"{name}: " + ", ".join(str(p) for p in paths))
     return 0

@@ -14,7 +14,7 @@ round's data, ``phi v sum_k m_k E_k``; split by influence ``m_k e_i`` it pays ex
 import numpy as np
 
 from abm.regimes.base import Regime, RegimeOutcome
-from abm.theory.static import common_factor_weight, efforts_given_lambda, effective_precision, outcome_at
+from abm.theory.static import efforts_given_lambda, effective_precision, marginal_precision, outcome_at
 
 #: Iteration limits of the static fixed point.
 MAX_ITERATIONS, TOLERANCE, DAMPING = 10_000, 1e-12, 0.5
@@ -32,8 +32,7 @@ def pool_equilibrium(market, share: float):
     if share == 0.0:
         return np.zeros(market.n_creators), 0
     for iteration in range(1, MAX_ITERATIONS + 1):
-        lam = common_factor_weight(market, effort)
-        influence = (1.0 - lam * market.beta) ** 2
+        influence = marginal_precision(market, effort)
         rate = share * market.value * effective_precision(market, effort) * influence / float(effort @ influence)
         updated = (1.0 - DAMPING) * effort + DAMPING * rate / market.cost
         if np.max(np.abs(updated - effort)) <= TOLERANCE * max(1.0, float(np.max(effort))):
@@ -52,8 +51,7 @@ class CollectivePool(Regime):
         effort, _ = pool_equilibrium(market, settings.pool_share)
         precision = effective_precision(market, effort)
         pool = settings.pool_share * market.value * precision
-        lam = common_factor_weight(market, effort)
-        influence = effort * (1.0 - lam * market.beta) ** 2
+        influence = effort * marginal_precision(market, effort)
         paid = pool * influence / influence.sum() if influence.sum() > 0 else np.zeros_like(effort)
         base = outcome_at(market, effort)
         creator_surplus = paid - 0.5 * market.cost * effort**2 - settings.creator_outside

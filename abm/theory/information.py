@@ -97,9 +97,8 @@ def recursive_marginal_values(s1, s2, current_precision, sigma0_sq: float, kappa
     """
     sigma_sq = sigma0_sq + kappa * current_precision
     denominator = 1.0 + sigma_sq * s2
-    lam = sigma_sq * s1 / denominator
     feedback = 1.0 + kappa * s1 * s1 / (denominator * denominator)
-    return marginal_precision_weight(lam, betas) / feedback
+    return marginal_precision_weight(common_factor_weight(sigma_sq, s1, s2), betas) / feedback
 
 
 #: Below this ``b`` the closed forms of :func:`diagonal_lambda_integrals` cancel (their brackets

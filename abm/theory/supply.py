@@ -1,4 +1,4 @@
-r"""Outside-option distributions and the entry (supply) curves they induce (MODEL.md A2).
+r"""Outside-option distributions and the entry (supply) curves they induce (market-design paper, Section 4).
 
 A potential creator with outside option ``omega`` (a payoff per unit time) is active at
 price ``p`` iff its best-response payoff ``p**2 / (2 c)`` is at least ``omega``. A type of
