@@ -67,6 +67,7 @@ def test_validate_writes_a_report_in_which_every_check_states_its_numbers(tmp_pa
     assert (tmp_path / "convergence_population.png").exists()
 
 
+@pytest.mark.slow
 def test_reproduce_regenerates_the_named_figures(tmp_path):
     assert main(["reproduce", "--quick", "--out", str(tmp_path), "--only", "static", "sweep"]) == 0
     assert (tmp_path / "static" / "static.png").exists()

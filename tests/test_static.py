@@ -84,6 +84,7 @@ def test_free_for_all_gives_zero_effort_and_precision():
     assert np.all(outcome.effort == 0) and outcome.precision == 0 and outcome.welfare == 0
 
 
+@pytest.mark.slow
 def test_homogeneous_limit_of_the_penalty():
     # Checked independently by direct optimisation (L-BFGS-B over all n efforts): beta = 0.8, sigma2 = c = 1 gives
     # r = 0.757 at n = 100 and 0.790 at n = 1e5; the limit is 2^(-1/3) (proof of Prop. 4).
