@@ -118,5 +118,6 @@ class Regime:
         raise NotImplementedError
 
     def unit_prices(self, context: PricingContext, settings: RegimeSettings) -> np.ndarray:
-        """Per-type prices per unit of effort ``(t_O, t_C)`` for one round of the dynamic market."""
+        """Prices per unit of effort for one round of the dynamic market, one per entry of
+        ``context.margins`` (per type, per fluid class, or per creator when loadings differ)."""
         raise NotImplementedError

@@ -11,6 +11,11 @@ Between consecutive entry prices the active set is fixed and the myopic profit r
 
 is a concave quadratic, so the exact maximiser over all prices is the best of the clipped
 vertices ``v A_j / (2 B_j)``, one per piece: ``O(n)`` array work per round after one sort.
+
+When creators carry their own loadings ``beta_i`` their marginal values are
+``m_i = (1 - lambda beta_i)^2 / D``, so ``A_j = (W0_j - 2 lambda W1_j + lambda^2 W2_j) / D``
+with the prefix sums ``W_r = sum_{t_i <= t_j} w_i beta_i^r`` built once: the price stays
+exact and costs no more per round (:meth:`EmpiricalSupply.best_price_for_loadings`).
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ class EmpiricalSupply:
         Type of each creator (0 innovator, 1 rank-and-file).
     n_kinds : int
         Number of types.
+    beta : ndarray, optional
+        Each creator's loading; needed by :meth:`best_price_for_loadings`.
     """
 
-    def __init__(self, entry_price, weight, kind, n_kinds: int = 2) -> None:
+    def __init__(self, entry_price, weight, kind, n_kinds: int = 2, beta=None) -> None:
         entry_price = np.asarray(entry_price, dtype=float)
         order = np.argsort(entry_price, kind="stable")
         self.thresholds = entry_price[order]
@@ -49,6 +56,11 @@ class EmpiricalSupply:
         self._piece_end = np.append(np.nextafter(self._piece_start[1:], 0.0), np.inf)
         self._piece_weight = self.cumulative[:, last_of_group]
         self._piece_total = self._piece_weight.sum(axis=0)
+        self._piece_moments = None
+        if beta is not None:
+            beta = np.asarray(beta, dtype=float)[order]
+            moments = np.cumsum(np.stack([weight, weight * beta, weight * beta * beta]), axis=1)
+            self._piece_moments = moments[:, last_of_group]
 
     def supply(self, price: float) -> np.ndarray:
         """Effort supplied by each type at ``price``: ``p * sum of active weights``."""
@@ -62,7 +74,18 @@ class EmpiricalSupply:
 
         Returns 0 when no price earns a positive profit rate.
         """
-        valuable = np.asarray(margins, dtype=float) @ self._piece_weight * value
+        return self._best_on_pieces(np.asarray(margins, dtype=float) @ self._piece_weight * value)
+
+    def best_price_for_loadings(self, lam: float, feedback: float, value: float) -> float:
+        """The exact myopic price when every creator has its own loading: marginal values
+        ``(1 - lam beta_i)^2 / feedback`` (needs ``beta`` at construction)."""
+        if self._piece_moments is None:
+            raise ValueError("best_price_for_loadings needs the creators' loadings (beta) at construction")
+        weights = np.array([1.0, -2.0 * lam, lam * lam]) * (value / feedback)
+        return self._best_on_pieces(weights @ self._piece_moments)
+
+    def _best_on_pieces(self, valuable: np.ndarray) -> float:
+        """Best clipped vertex of ``p (valuable_j - p B_j)`` over the pieces; 0 if none earns."""
         with np.errstate(divide="ignore", invalid="ignore"):
             vertex = valuable / (2.0 * self._piece_total)
         candidate = np.clip(vertex, self._piece_start, self._piece_end)

@@ -13,8 +13,10 @@ one implementation of every formula.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Callable
 
 import numpy as np
@@ -29,11 +31,18 @@ __all__ = [
     "CreatorType",
     "DynamicMarket",
     "SupplyAssumptionWarning",
+    "RoundLengthWarning",
+    "FluidSolverError",
+    "MAX_EVALUATIONS",
+    "MAX_SECONDS",
+    "ROUND_CHANGE_TARGET",
     "precision",
     "marginal_values",
     "model_state",
     "profit_rate",
     "myopic_price",
+    "jump_prices",
+    "price_branches",
     "rank_and_file_discount",
     "price_cap",
     "price_trap",
@@ -43,6 +52,7 @@ __all__ = [
     "fluid_rhs",
     "solve_fluid",
     "fluid_rounds",
+    "round_length_check",
     "round_factors",
     "round_prices",
     "trajectory_row",
@@ -81,8 +91,27 @@ TRAJECTORY_COLUMNS = (
 )
 
 
+#: Default bound on one :func:`solve_fluid` call's evaluations of the market at a state (the
+#: shipped smooth scenarios need 200 to 1,400, the threshold scenario a few hundred more).
+MAX_EVALUATIONS = 20_000
+#: Default bound on one :func:`solve_fluid` call's wall time, in seconds (a backstop: the
+#: evaluation bound is the one that normally stops a solve, and does so reproducibly).
+MAX_SECONDS = 600.0
+#: Relative change of a data stock or a marginal value in one round above which a round is
+#: too long for the round map to follow the fluid ODE (:func:`round_length_check`).
+ROUND_CHANGE_TARGET = 0.1
+
+
 class SupplyAssumptionWarning(UserWarning):
     """A scenario's supply curves violate Eq. 7 (``R(p)`` strictly increasing) where used."""
+
+
+class RoundLengthWarning(UserWarning):
+    """Rounds of length ``dt`` move a data stock or a marginal value too far to follow the fluid ODE."""
+
+
+class FluidSolverError(RuntimeError):
+    """:func:`solve_fluid` failed or exceeded its work bound; the message names the cause."""
 
 
 @dataclass(frozen=True)
@@ -237,25 +266,96 @@ def myopic_price(market: DynamicMarket, margins, grid_points: int = 257) -> floa
     """The myopic firm's price (Eq. 12) given marginal values ``(m_O, m_C)``.
 
     A price above ``v * max(m)`` loses money on every unit, so the search runs over
-    ``[0, v max(m)]``: a grid that includes every kink of the supply curves, refined by a
-    bounded Brent search around the best grid point. Returns 0 when no price is profitable.
+    ``[0, v max(m)]``, branch by branch (:func:`price_branches`): a grid that includes every
+    kink of the supply curves, refined by a bounded Brent search around the best grid
+    point. Returns 0 when no price is profitable.
+    """
+    if market.value * float(np.max(margins)) <= 0.0:
+        return 0.0
+    prices, profits = price_branches(market, margins, grid_points)
+    best = int(np.argmax(profits))
+    return float(prices[best]) if profits[best] > 0.0 else 0.0
+
+
+def jump_prices(market: DynamicMarket) -> np.ndarray:
+    """Prices at which a type's active mass ``N_k`` jumps: the entry prices of atoms of ``G_k``.
+
+    A point-mass outside option (a fixed entry threshold) brings a whole group in at one
+    price, so supply, the firm's price and the right-hand side of Eq. 8 are discontinuous
+    there. Each price returned is the lowest float at which its group is active, whatever
+    the rounding of ``sqrt(2 c omega)``. Empty for continuous distributions.
+    """
+    return np.array(_jump_prices(market))
+
+
+@functools.lru_cache(maxsize=64)
+def _jump_prices(market: DynamicMarket) -> tuple:
+    found = (_atom_entry(creator, price) for creator in market.types for price in creator.kink_prices() if price > 0)
+    return tuple(sorted({price for price in found if price is not None}))
+
+
+def _atom_entry(creator: CreatorType, price: float) -> float | None:
+    """The lowest float price near a kink at which an atom of ``G_k`` is active, or ``None``.
+
+    ``N_k`` jumps at the kink if it rises by more than ``1e-6 M_k`` within ``price (1 +- 1e-9)``
+    (a continuous CDF rises there by about ``1e-9`` times its elasticity). Bisection on the
+    floats of that window (about 25 halvings) finds where the jump happens.
+    """
+    low, high = price * (1.0 - 1e-9), price * (1.0 + 1e-9)
+    below, above = float(creator.active_mass(low)), float(creator.active_mass(high))
+    if above - below <= 1e-6 * creator.mass:
+        return None
+    while np.nextafter(low, high) < high:
+        middle = 0.5 * (low + high)
+        if float(creator.active_mass(middle)) - below > 0.5 * (above - below):
+            high = middle
+        else:
+            low = middle
+    return float(high)
+
+
+def price_branches(market: DynamicMarket, margins, grid_points: int = 257) -> tuple[np.ndarray, np.ndarray]:
+    """The firm's best price and profit rate (Eq. 12) on each interval of continuous supply.
+
+    The jump prices ``J_1 < ... < J_n`` (:func:`jump_prices`) cut ``[0, v max(m)]`` into the
+    branches ``[0, J_1), [J_1, J_2), ..., [J_n, v max(m)]``. On each the profit rate is
+    continuous in the price and in the state, so the branch's best profit (its value) is
+    continuous in the state; the myopic price is the best branch's price and jumps where
+    two branch values tie. A branch above ``v max(m)`` reports its lowest price and the
+    (negative) profit there. Without jumps there is one branch, searched exactly as
+    :func:`myopic_price` always did.
+
+    Returns
+    -------
+    prices, profits : ndarray
+        One entry per branch, ``n + 1`` in all.
     """
     top = market.value * float(np.max(margins))
-    if top <= 0.0:
-        return 0.0
+    lows = np.concatenate([[0.0], jump_prices(market)])
+    highs = np.append(np.nextafter(lows[1:], 0.0), top)
+    branches = [_best_on(market, margins, low, min(high, top), top, grid_points) if low < top
+                else (float(low), float(profit_rate(market, low, margins))) for low, high in zip(lows, highs)]
+    prices, profits = zip(*branches)
+    return np.array(prices), np.array(profits)
+
+
+def _best_on(market: DynamicMarket, margins, low: float, high: float, top: float, grid_points: int):
+    """Best price and profit rate on ``[low, high]``: a grid with every kink inside, then
+    bounded Brent around the best grid point (at most 500 iterations, ``xatol = 1e-12 top``)."""
     kinks = np.concatenate([creator.kink_prices() for creator in market.types])
-    kinks = kinks[(kinks > 0) & (kinks < top)]
-    grid = np.unique(np.concatenate([np.linspace(0.0, top, grid_points), kinks, np.nextafter(kinks, 0.0)]))
+    kinks = kinks[(kinks > low) & (kinks < high)]
+    grid = np.unique(np.concatenate([np.linspace(low, high, grid_points), kinks, np.nextafter(kinks, 0.0)]))
     profits = profit_rate(market, grid, margins)
     best = int(np.argmax(profits))
-    if profits[best] <= 0.0:
-        return 0.0
-    low, high = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
+    if profits[best] <= 0.0 or grid.size < 2:
+        return float(grid[best]), float(profits[best])
     refined = optimize.minimize_scalar(
-        lambda p: -profit_rate(market, p, margins), bounds=(low, high), method="bounded",
-        options={"xatol": 1e-12 * max(top, 1.0)},
+        lambda p: -profit_rate(market, p, margins), bounds=(grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]),
+        method="bounded", options={"xatol": 1e-12 * max(top, 1.0)},
     )
-    return float(refined.x) if -refined.fun > profits[best] else float(grid[best])
+    if -refined.fun > profits[best]:
+        return float(refined.x), float(-refined.fun)
+    return float(grid[best]), float(profits[best])
 
 
 # --- the price trap and the precision barrier (Props. 5 and 6) ------------------------------
@@ -436,16 +536,19 @@ def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=Non
 
 
 def trajectory_row(market: DynamicMarket, time: float, prices, stocks, current_precision: float, margins,
-                   delivered, active_mass, settlement, supply=None, trap: float | None = None) -> dict:
+                   delivered, active_mass, settlement, supply=None, trap: float | None = None,
+                   data_value: float | None = None, stock_value: float | None = None) -> dict:
     """One row of :data:`TRAJECTORY_COLUMNS` from a round's state, prices, trade and settlement.
 
     Shared by the fluid limit and the agent-based model so both account identically.
     ``delivered`` is the effort supplied by each type, ``supply`` the supply curve the cap
-    is computed with (default: the analytic one).
+    is computed with (default: the analytic one). ``data_value`` (``v sum m E``) and
+    ``stock_value`` (``sum m X``) default to the per-type sums; a population whose creators
+    carry their own loadings passes its per-creator sums.
     """
-    value = market.value * float(np.dot(margins, delivered))
-    firm_profit = (value - settlement.firm_transfer
-                   - market.value * market.depreciation * float(np.dot(margins, stocks)))
+    value = market.value * float(np.dot(margins, delivered)) if data_value is None else data_value
+    stock_value = float(np.dot(margins, stocks)) if stock_value is None else stock_value
+    firm_profit = value - settlement.firm_transfer - market.value * market.depreciation * stock_value
     creators = float(np.sum(settlement.creator_surplus))
     discount = float(rank_and_file_discount(market, stocks, current_precision))
     return {

@@ -27,6 +27,7 @@ __all__ = [
     "gls_precision",
     "marginal_precision_weight",
     "precision_fixed_point",
+    "recursive_weights",
     "recursive_marginal_values",
     "diagonal_lambda_integrals",
 ]
@@ -89,16 +90,21 @@ def precision_fixed_point(s0, s1, s2, sigma0_sq: float, kappa: float):
     return stable if stable.ndim else float(stable)
 
 
-def recursive_marginal_values(s1, s2, current_precision, sigma0_sq: float, kappa: float, betas):
-    r"""``m_k = dP/dX_k = (1 - lambda beta_k)^2 / D`` under recursive bias.
+def recursive_weights(s1, s2, current_precision, sigma0_sq: float, kappa: float) -> tuple:
+    r"""``(lambda, D)`` at precision ``P`` under recursive bias ``sigma^2 = sigma0^2 + kappa P``.
 
-    ``sigma^2 = sigma0^2 + kappa P``, ``lambda`` as in :func:`common_factor_weight` and
-    ``D = 1 + kappa S1^2 / (1 + sigma^2 S2)^2`` (implicit function theorem on Eq. 11).
+    ``lambda`` as in :func:`common_factor_weight`; ``D = 1 + kappa S1^2 / (1 + sigma^2 S2)^2``
+    is the feedback of the recursive bias (implicit function theorem on Eq. 11).
     """
     sigma_sq = sigma0_sq + kappa * current_precision
     denominator = 1.0 + sigma_sq * s2
-    feedback = 1.0 + kappa * s1 * s1 / (denominator * denominator)
-    return marginal_precision_weight(common_factor_weight(sigma_sq, s1, s2), betas) / feedback
+    return common_factor_weight(sigma_sq, s1, s2), 1.0 + kappa * s1 * s1 / (denominator * denominator)
+
+
+def recursive_marginal_values(s1, s2, current_precision, sigma0_sq: float, kappa: float, betas):
+    r"""``m_i = dP/dX_i = (1 - lambda beta_i)^2 / D`` under recursive bias (:func:`recursive_weights`)."""
+    lam, feedback = recursive_weights(s1, s2, current_precision, sigma0_sq, kappa)
+    return marginal_precision_weight(lam, betas) / feedback
 
 
 #: Below this ``b`` the closed forms of :func:`diagonal_lambda_integrals` cancel (their brackets

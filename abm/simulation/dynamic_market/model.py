@@ -43,6 +43,7 @@ from abm.simulation.dynamic_market.agents import (
     RankAndFileCreator,
 )
 from abm.theory.empirical import EmpiricalSupply
+from abm.theory.heterogeneity import characteristic_from_value
 from abm.theory.fluid import (
     TRAJECTORY_COLUMNS,
     PricingContext,
@@ -51,6 +52,7 @@ from abm.theory.fluid import (
     round_factors,
     trajectory_row,
 )
+from abm.theory.information import marginal_precision_weight, precision_fixed_point, recursive_weights
 from abm.theory.mechanism import settle_round
 from abm.theory.supply import best_response, entry_price
 
@@ -71,6 +73,10 @@ class Population:
     Fixed: ``kind``, ``beta``, ``cost``, ``mass``, ``outside_option``, ``entry_price``.
     Changing each round: ``active``, ``effort`` and ``stock`` (data already weighted by the
     agent's mass). ``decay`` and ``growth`` are the exact one-round stock factors.
+
+    Each creator draws its outside option, then its loading, then its cost (in that order
+    from ``rng``), independently; a characteristic shared by the whole type draws nothing.
+    ``heterogeneous`` says whether loadings differ within a type.
     """
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
@@ -82,8 +88,11 @@ class Population:
         draw = {"random": lambda t: t.outside_option.sample(n, rng),
                 "quantile": lambda t: t.outside_option.quantiles(n)}[simulation.sampling]
         self.outside_option = np.concatenate([draw(t) for t in creator_types])
-        self.beta = np.repeat([t.beta for t in creator_types], n)
-        self.cost = np.repeat([t.cost for t in creator_types], n)
+        loadings = [characteristic_from_value(t.beta, "beta") for t in creator_types]
+        costs = [characteristic_from_value(t.cost, "cost") for t in creator_types]
+        self.beta = np.concatenate([c.draw(n, rng, simulation.sampling) for c in loadings])
+        self.cost = np.concatenate([c.draw(n, rng, simulation.sampling) for c in costs])
+        self.heterogeneous = not all(c.is_fixed for c in loadings)
         self.mass = np.repeat([t.mass / n for t in creator_types], n)
         self.entry_price = entry_price(self.outside_option, self.cost)
         self.stock = np.repeat([t.initial_stock / n for t in creator_types], n)
@@ -92,9 +101,20 @@ class Population:
         self.offered = np.zeros(2 * n)
         self.decay, self.growth = round_factors(market.depreciation, simulation.dt)
 
+    def per_creator(self, prices) -> np.ndarray:
+        """Unit prices per creator from per-type prices ``(t_O, t_C)`` or per-creator prices."""
+        prices = np.asarray(prices, dtype=float)
+        return prices if prices.size == self.kind.size else prices[self.kind]
+
     def offer(self, prices) -> None:
-        """Post per-type unit prices ``(t_O, t_C)``: ``offered`` holds each creator's."""
-        self.offered = np.asarray(prices, dtype=float)[self.kind]
+        """Post unit prices (per type or per creator): ``offered`` holds each creator's."""
+        self.offered = self.per_creator(prices)
+
+    def type_means(self, values, weights) -> np.ndarray:
+        """Per type, the ``weights``-weighted mean of ``values`` (0 where the weights sum to 0)."""
+        totals = self.per_type(weights)
+        sums = self.per_type(values * weights)
+        return np.divide(sums, totals, out=np.zeros(2), where=totals > 0)
 
     def respond(self) -> None:
         """Every creator's entry and effort at its offered price (the array path of ``Creator.step``)."""
@@ -170,8 +190,15 @@ class DataMarketModel(mesa.Model):
         self.population = Population(scenario, self.rng)
         for index, kind in enumerate(self.population.kind):
             CREATOR_CLASSES[kind](self, index)
-        self.supply = EmpiricalSupply(self.population.entry_price, self.population.mass / self.population.cost,
-                                      self.population.kind)
+        population = self.population
+        self.supply = EmpiricalSupply(population.entry_price, population.mass / population.cost, population.kind,
+                                      beta=population.beta if population.heterogeneous else None)
+        if population.heterogeneous:
+            # Mass-weighted loading moments per type: a type's reported marginal value is the
+            # mean of its creators' (1 - lambda beta_i)^2 / D.
+            self._type_moments = np.array([population.type_means(population.beta**r, population.mass)
+                                           for r in (0, 1, 2)])
+            self._beta_sq = population.beta**2
         self.regime = get_regime(scenario.simulation.regime)
         self.firm = AIFirm(self, self._pricing_rule())
         self.intermediary = Intermediary(self) if self.regime.settles_by_tariff else None
@@ -193,9 +220,32 @@ class DataMarketModel(mesa.Model):
         return PRICING_RULES[self.scenario.simulation.firm]()
 
     def _read_stocks(self) -> None:
-        """Precision and marginal values of the firm's model trained on the current stocks."""
-        self.stocks = self.population.per_type(self.population.stock)
-        self.precision, self.margins = model_state(self.market, self.stocks)
+        """Precision and marginal values of the firm's model trained on the current stocks.
+
+        With one loading per type the stocks of a type are summed first (the fluid limit's
+        state); with loadings per creator every creator's stock enters the sums of Eq. 11 with
+        its own loading, and ``creator_margins`` holds each creator's marginal value.
+        """
+        population = self.population
+        self.stocks = population.per_type(population.stock)
+        if not population.heterogeneous:
+            self.precision, self.margins = model_state(self.market, self.stocks)
+            return
+        stock = population.stock
+        s0, s1, s2 = stock.sum(), float(stock @ population.beta), float(stock @ self._beta_sq)
+        market = self.market
+        self.precision = precision_fixed_point(s0, s1, s2, market.sigma0_sq, market.kappa)
+        self.lam, self.feedback = recursive_weights(s1, s2, self.precision, market.sigma0_sq, market.kappa)
+        expansion = np.array([1.0, -2.0 * self.lam, self.lam**2]) / self.feedback  # (1 - lam b)^2 / D = this . (1, b, b^2)
+        self.margins = expansion @ self._type_moments
+        self._stock_value = float(expansion @ (s0, s1, s2))
+
+    @property
+    def creator_margins(self) -> np.ndarray:
+        """Each creator's marginal value ``(1 - lambda beta_i)^2 / D`` (per type when loadings are shared)."""
+        if not self.population.heterogeneous:
+            return self.margins
+        return marginal_precision_weight(self.lam, self.population.beta) / self.feedback
 
     def step(self) -> None:
         """One round: prices, entry and effort, settlement and record, stocks."""
@@ -216,10 +266,10 @@ class DataMarketModel(mesa.Model):
     def _post_prices(self) -> np.ndarray:
         """The regime's unit prices; a tariff round whose surplus would be negative is called off."""
         self.firm.precision = self.precision
-        context = PricingContext(self.market.value, self.margins, self.firm.uniform_price)
+        context = PricingContext(self.market.value, self.creator_margins, self.firm.uniform_price)
         prices = np.asarray(self.regime.unit_prices(context, self.scenario.regime), dtype=float)
         if self.intermediary is not None and not self.settle(prices, would_enter=True).feasible:
-            prices = np.zeros(2)
+            prices = np.zeros_like(prices)
         self.firm.prices = prices
         return prices
 
@@ -227,7 +277,7 @@ class DataMarketModel(mesa.Model):
         """Settle the round for the active creators (or those who would enter at ``prices``)."""
         population, settings = self.population, self.scenario.regime
         if would_enter:
-            offered = np.asarray(prices, dtype=float)[population.kind]
+            offered = population.per_creator(prices)
             active, effort = best_response(offered, population.entry_price, population.cost)
         else:
             offered, active, effort = population.offered, population.active, population.effort
@@ -243,13 +293,25 @@ class DataMarketModel(mesa.Model):
         settlement = self.settle(prices)
         if self.intermediary is not None:
             self.intermediary.book(settlement)
-        delivered = population.per_type(population.mass * population.effort)
+        delivered_by_creator = population.mass * population.effort
+        delivered = population.per_type(delivered_by_creator)
         active_mass = population.per_type(np.where(population.active, population.mass, 0.0))
+        if prices.size != 2:  # per-creator prices: report each type's delivered-weighted mean
+            prices = population.type_means(population.offered, delivered_by_creator)
+        data_value, stock_value = self._data_values(delivered, delivered_by_creator)
         self.latest = trajectory_row(market, self.time, prices, self.stocks, self.precision, self.margins, delivered,
-                                     active_mass, settlement, supply=self.supply.supply, trap=self.trap)
+                                     active_mass, settlement, supply=self.supply.supply, trap=self.trap,
+                                     data_value=data_value, stock_value=stock_value)
         self.firm.book(self.latest["firm_profit"], self.dt)
         if self.regime.firm_prices:
-            self.firm.learn(market.value * float(self.margins @ delivered) - settlement.firm_transfer)
+            self.firm.learn(data_value - settlement.firm_transfer)
+
+    def _data_values(self, delivered: np.ndarray, delivered_by_creator: np.ndarray) -> tuple:
+        """``(v sum_i m_i E_i, sum_i m_i X_i)``: the value of the round's data to the firm's
+        model, and the marginal value of its stock (whose depreciation it loses)."""
+        if not self.population.heterogeneous:
+            return self.market.value * float(self.margins @ delivered), None
+        return self.market.value * float(self.creator_margins @ delivered_by_creator), self._stock_value
 
     def run(self, n_rounds: int | None = None, progress: bool = False) -> pd.DataFrame:
         """Play ``n_rounds`` rounds (default: until the horizon) and return the trajectory.
