@@ -39,14 +39,23 @@ def plot_originality_penalty(table: pd.DataFrame, ax):
 
 
 def _pair(ax, abm: pd.DataFrame, fluid: pd.DataFrame, column: str, label: str, color: str) -> None:
-    ax.plot(abm["time"], abm[column], color=color, lw=1.4, label=f"{label} (agents)")
+    """The agents' path (with replications: their mean and the 2.5-97.5% band) and the fluid limit's."""
+    if "replication" in abm and abm["replication"].nunique() > 1:
+        grouped = abm.groupby("time")[column]
+        times = np.array(list(grouped.groups))
+        ax.fill_between(times, grouped.quantile(0.025).to_numpy(), grouped.quantile(0.975).to_numpy(),
+                        color=color, alpha=0.25, lw=0, label=f"{label} (agents, 95% of replications)")
+        ax.plot(times, grouped.mean().to_numpy(), color=color, lw=1.4, label=f"{label} (agents, mean)")
+    else:
+        ax.plot(abm["time"], abm[column], color=color, lw=1.4, label=f"{label} (agents)")
     ax.plot(fluid["time"], fluid[column], color=color, lw=1.0, ls="--", label=f"{label} (fluid limit)")
 
 
 def plot_price(abm: pd.DataFrame, fluid: pd.DataFrame, ax, innovator_entry: float | None = None):
     """Posted price against the cap ``p_bar(g_t)`` and the trap ``p*`` (Prop. 5)."""
     _pair(ax, abm, fluid, "price", "price", "C0")
-    ax.plot(abm["time"], abm["price_cap"], color="C3", lw=1.0, label=r"cap $\bar p(g_t)$")
+    first = abm[abm["replication"] == 0] if "replication" in abm else abm
+    ax.plot(first["time"], first["price_cap"], color="C3", lw=1.0, label=r"cap $\bar p(g_t)$")
     ax.axhline(abm["price_trap"].iloc[0], color="k", ls=":", lw=1.0, label=r"trap $p^*$")
     if innovator_entry is not None:
         ax.axhline(innovator_entry, color="C2", ls="-.", lw=1.0, label="lowest innovator entry price")

@@ -34,11 +34,12 @@ def test_run_job_writes_both_trajectories_and_the_summary(tmp_path, capsys):
                  "--no-progress"]) == 0
     out = tmp_path / "out"
     agents, fluid = pd.read_parquet(out / "agents.parquet"), pd.read_parquet(out / "fluid.parquet")
-    assert list(agents.columns) == list(fluid.columns) == list(TRAJECTORY_COLUMNS)
+    assert list(agents.columns) == ["replication", "seed"] + list(fluid.columns)
+    assert list(fluid.columns) == list(TRAJECTORY_COLUMNS)
     assert set(fluid["time"]) <= set(agents["time"]) and fluid["time"].iloc[-1] == agents["time"].iloc[-1]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 5 and summary["scenario"]["simulation"]["agents"] == 300
-    assert {"sup_distance_price", "sup_distance_precision"} <= set(summary["summary"])
+    assert {"sup_distance_price", "sup_distance_precision"} <= set(summary["summary"][0])
     metadata = read_parquet_metadata(out / "agents.parquet")
     assert metadata["seed"] == 5 and metadata["scenario"]["simulation"]["agents"] == 300 and "versions" in metadata
     assert (out / "dynamics.png").stat().st_size > 10_000

@@ -8,7 +8,7 @@ import pytest
 from abm.regimes import REGIMES
 from abm.scenario import apply_overrides, default_scenario, keyword_paths
 from abm.simulation.dynamic_market.model import DataMarketModel
-from abm.simulation.run import simulate, summarise
+from abm.simulation.run import confidence_interval, replicate, replication_seeds, simulate, summarise
 
 
 @pytest.mark.parametrize("regime", list(REGIMES))
@@ -81,3 +81,23 @@ def test_mesa_batch_run_drives_the_model_with_a_keyword_grid():
     again = DataMarketModel(agents=int(row["agents"]), kappa=float(row["kappa"]), horizon=2.0, dt=0.1,
                             rng=int(row["seed"])).run()
     assert again["precision"].iloc[-1] == row["precision"]
+
+
+def test_replications_have_their_own_seeds_and_share_the_fluid_limit():
+    runs = replicate(replications=3, agents=50, horizon=2.0, dt=0.1, seed=4)
+    assert runs.seeds == replication_seeds(4, 3) and len(set(runs.seeds)) == 3
+    assert all(result.fluid is runs.fluid for result in runs.results)
+    single = simulate(agents=50, horizon=2.0, dt=0.1, seed=runs.seeds[1], fluid=False)
+    pd.testing.assert_frame_equal(single.agents, runs.results[1].agents)
+    long = runs.long()
+    assert list(long.columns) == ["seed", "replication", "time", "variable", "value"]
+    assert len(long) == 3 * 20 * (len(runs.results[0].agents.columns) - 1)
+    table = runs.distances()
+    assert (table["absolute_low"] <= table["absolute"]).all() and (table["absolute"] <= table["absolute_high"]).all()
+
+
+def test_confidence_interval_matches_the_t_quantile_by_hand():
+    values = [1.0, 2.0, 4.0]
+    mean, low, high = confidence_interval(values)
+    # t_{0.975, 2} = 4.302652729911275 (tables); sd = 1.5275252316519468.
+    assert mean == pytest.approx(7 / 3) and high - mean == pytest.approx(4.302652729911275 * 1.5275252316519468 / 3 ** 0.5)

@@ -29,10 +29,10 @@ def _static(out: Path, quick: bool) -> list[Path]:
 def _run(out: Path, quick: bool) -> list[Path]:
     from abm.jobs.run import write_run
     from abm.scenario import default_scenario
-    from abm.simulation.run import simulate
+    from abm.simulation.run import replicate
 
     scenario = default_scenario().with_simulation(agents=500, horizon=50.0) if quick else default_scenario()
-    return write_run(simulate(scenario), out / "curse_of_precision")
+    return write_run(replicate(scenario), out / "curse_of_precision")
 
 
 def _compare(out: Path, quick: bool) -> list[Path]:

@@ -1,8 +1,9 @@
 """The ``abm run`` job: a scenario's agents and its fluid limit, side by side.
 
-The run itself is :func:`abm.simulation.run.simulate`; this module parses the command line,
-prints the summary and writes ``agents.parquet``, ``fluid.parquet``, ``summary.json`` and
-``dynamics.png``.
+The run itself is :func:`abm.simulation.run.replicate` (one or more replications of
+:func:`abm.simulation.run.simulate`); this module parses the command line, prints the
+summary and writes ``agents.parquet``, ``agents_long.parquet``, ``fluid.parquet``,
+``distances.csv``, ``summary.json`` and ``dynamics.png``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from abm.simulation.run import RunResult, simulate, summarise
+from abm.simulation.run import Replications, replicate
 from abm.storage import claim_output_dir, write_json, write_parquet
 from abm.theory.fluid import SupplyAssumptionWarning
 
@@ -21,53 +22,71 @@ NAME = "run"
 HELP = "run a scenario's agent-based market and its fluid limit (same regime, same round times)"
 
 
-def write_run(result: RunResult, out: Path) -> list[Path]:
-    """Write ``agents.parquet``, ``fluid.parquet``, ``summary.json`` and ``dynamics.png`` into ``out``.
+def write_run(runs: Replications, out: Path) -> list[Path]:
+    """Write a run's files into ``out``.
 
-    Both Parquet files carry the scenario, seed, fluid stride and versions in their metadata.
+    ``agents.parquet`` stacks every replication's trajectory (``replication`` and ``seed``
+    columns first), ``agents_long.parquet`` holds the same in long format (``seed,
+    replication, time, variable, value``), ``fluid.parquet`` the fluid limit; all three
+    carry the scenario, seeds, fluid stride and versions in their metadata.
+    ``distances.csv`` gives each agents-vs-fluid distance, absolute and relative, with its
+    95% confidence interval across replications.
     """
     from analysis.plots import plot_dynamics
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "agents.parquet", out / "fluid.parquet", out / "summary.json", out / "dynamics.png"]
-    metadata = {"job": NAME, "scenario": result.scenario.to_dict(), "seed": result.seed,
-                "fluid_stride": result.fluid_stride}
-    write_parquet(result.agents, paths[0], metadata)
-    write_parquet(result.fluid, paths[1], metadata)
-    write_json(paths[2], {
+    paths = [out / name for name in ("agents.parquet", "agents_long.parquet", "fluid.parquet", "distances.csv",
+                                     "summary.json", "dynamics.png")]
+    first = runs.results[0]
+    metadata = {"job": NAME, "scenario": runs.scenario.to_dict(), "seed": runs.scenario.simulation.seed,
+                "replication_seeds": runs.seeds, "fluid_stride": first.fluid_stride}
+    agents = runs.agents()
+    write_parquet(agents, paths[0], metadata)
+    write_parquet(runs.long(), paths[1], metadata)
+    write_parquet(runs.fluid, paths[2], metadata)
+    distances = runs.distances()
+    distances.to_csv(paths[3], index=False)
+    write_json(paths[4], {
         "job": NAME,
-        "scenario_name": result.scenario.name,
-        "seed": result.seed,
-        "scenario": result.scenario.to_dict(),
-        "fluid_stride": result.fluid_stride,
-        "fluid_times": f"the fluid limit is reported at every {result.fluid_stride}-th round time and the last",
-        "summary": summarise(result),
-        "seconds": result.seconds,
-        "warnings": list(result.warnings),
+        "scenario_name": runs.scenario.name,
+        "seed": runs.scenario.simulation.seed,
+        "replications": len(runs.results),
+        "replication_seeds": runs.seeds,
+        "scenario": runs.scenario.to_dict(),
+        "fluid_stride": first.fluid_stride,
+        "fluid_times": f"the fluid limit is reported at every {first.fluid_stride}-th round time and the last",
+        "summary": runs.summaries().drop(columns=["replication"]).to_dict(orient="records"),
+        "distances": distances.to_dict(orient="records"),
+        "seconds": sum(result.seconds for result in runs.results),
+        "warnings": sorted({message for result in runs.results for message in result.warnings}),
     })
-    plot_dynamics(result.agents, result.fluid, result.scenario).savefig(paths[3], dpi=120)
+    plot_dynamics(agents, runs.fluid, runs.scenario).savefig(paths[5], dpi=120)
     return paths
 
 
-def format_run(result: RunResult) -> str:
-    """Terminal summary of a run."""
-    last_agents, last_fluid = result.agents.iloc[-1], result.fluid.iloc[-1]
-    simulation = result.scenario.simulation
+def format_run(runs: Replications) -> str:
+    """Terminal summary of a run (means over replications)."""
+    agents = runs.agents()
+    last_agents = agents[agents["time"] == agents["time"].max()].mean(numeric_only=True)
+    last_fluid = runs.fluid.iloc[-1]
+    simulation, count = runs.scenario.simulation, len(runs.results)
     lines = [
-        f"scenario {result.scenario.name!r}: {simulation.agents} agents per type, {len(result.agents)} rounds of "
-        f"dt={simulation.dt}, regime={simulation.regime}, firm={simulation.firm}, seed={result.seed}",
+        f"scenario {runs.scenario.name!r}: {simulation.agents} agents per type, {len(runs.results[0].agents)} rounds of "
+        f"dt={simulation.dt}, regime={simulation.regime}, firm={simulation.firm}, seed={simulation.seed}"
+        + (f", {count} replications" if count > 1 else ""),
         "",
-        f"{'at the end':<28}{'agents':>12}{'fluid limit':>14}",
+        f"{'at the end':<28}{'agents' + (' (mean)' if count > 1 else ''):>14}{'fluid limit':>14}",
     ]
     for column in ("price", "precision", "stock_innovators", "stock_rank_and_file", "active_innovators",
                    "active_rank_and_file", "price_cap", "price_trap", "precision_barrier"):
-        lines.append(f"{column:<28}{last_agents[column]:>12.5g}{last_fluid[column]:>14.5g}")
-    summary = summarise(result)
-    lines += ["", "sup over the shared round times of |agents - fluid limit|:"]
-    lines += [f"  {name.removeprefix('sup_distance_'):<26}{value:.4g}" for name, value in summary.items()
-              if name.startswith("sup_distance_")]
-    lines += [f"warning: {message}" for message in result.warnings]
+        lines.append(f"{column:<28}{last_agents[column]:>14.5g}{last_fluid[column]:>14.5g}")
+    lines += ["", "sup over the shared round times of |agents - fluid limit|"
+              + (" (mean and 95% CI over replications)" if count > 1 else "") + ":"]
+    for row in runs.distances().itertuples():
+        interval = f"  [{row.absolute_low:.3g}, {row.absolute_high:.3g}]" if count > 1 else ""
+        lines.append(f"  {row.column:<26}{row.absolute:.4g}{interval}   relative {row.relative:.3g}")
+    lines += [f"warning: {message}" for message in sorted({m for r in runs.results for m in r.warnings})]
     return "\n".join(lines)
 
 
@@ -103,6 +122,8 @@ def add_arguments(parser) -> None:
     scenario_arguments(parser, "results/<scenario name>")
     parser.add_argument("--stepping", choices=("array", "agents"), default="array",
                         help="creators respond as arrays or agent by agent (identical results)")
+    parser.add_argument("--replications", type=int, default=1,
+                        help="independent replications; their seeds are children of SeedSequence(seed)")
 
 
 def run(args) -> int:
@@ -112,9 +133,9 @@ def run(args) -> int:
                            {"scenario_name": scenario.name, "seed": scenario.simulation.seed}, args.force)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SupplyAssumptionWarning)  # format_run prints them
-        result = simulate(scenario, progress=not args.no_progress, stepping=args.stepping)
-    print(format_run(result))
-    paths = write_run(result, out)
+        runs = replicate(scenario, args.replications, progress=not args.no_progress, stepping=args.stepping)
+    print(format_run(runs))
+    paths = write_run(runs, out)
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
 

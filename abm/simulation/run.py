@@ -22,7 +22,8 @@ from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.theory.fluid import SupplyAssumptionWarning, check_supply_ratio, solve_fluid
 
 __all__ = ["RunResult", "simulate", "fluid_limit", "sup_distances", "summarise", "DISTANCE_COLUMNS",
-           "SUMMARY_FIELDS", "MAX_FLUID_POINTS"]
+           "SUMMARY_FIELDS", "MAX_FLUID_POINTS", "Replications", "replicate", "replication_seeds",
+           "confidence_interval"]
 
 #: Columns compared between the agents and the fluid limit.
 DISTANCE_COLUMNS = ("price", "precision", "stock_innovators", "stock_rank_and_file",
@@ -187,3 +188,111 @@ def summarise(result: RunResult) -> dict:
     summary.update(_final_values(result.fluid, scenario, "_fluid"))
     summary.update({f"sup_distance_{c}": d for c, d in sup_distances(run, result.fluid).items()})
     return summary
+
+
+def replication_seeds(seed: int, replications: int) -> list[int]:
+    """Seeds of ``replications`` runs: children of ``SeedSequence(seed)`` (63-bit integers).
+
+    The same rule as the sweeps', so replication ``i`` of a run and of a sweep point with the
+    same base seed use the same seed.
+    """
+    if isinstance(replications, bool) or int(replications) != replications or replications < 1:
+        raise ValueError(f"replications must be a whole number >= 1, got {replications!r}")
+    children = np.random.SeedSequence(int(seed)).spawn(int(replications))
+    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in children]
+
+
+def confidence_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean and its Student-t confidence interval (``nan`` bounds for one value)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    return mean, mean - half, mean + half
+
+
+@dataclass(frozen=True)
+class Replications:
+    """Independent replications of one scenario (the same fluid limit, different agent draws).
+
+    Attributes
+    ----------
+    scenario : Scenario
+        As given (``simulation.seed`` is the base seed the replications' seeds come from).
+    results : tuple of RunResult
+        One per replication; all share one fluid-limit frame (it does not depend on the seed).
+    """
+
+    scenario: Scenario
+    results: tuple = field(repr=False)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seed of each replication."""
+        return [result.seed for result in self.results]
+
+    @property
+    def fluid(self) -> pd.DataFrame:
+        """The fluid limit (deterministic, shared by every replication)."""
+        return self.results[0].fluid
+
+    def agents(self) -> pd.DataFrame:
+        """Every replication's trajectory, stacked, with ``replication`` and ``seed`` columns first."""
+        frames = [result.agents.assign(replication=index, seed=result.seed)
+                  for index, result in enumerate(self.results)]
+        frame = pd.concat(frames, ignore_index=True)
+        return frame[["replication", "seed"] + [c for c in frame.columns if c not in ("replication", "seed")]]
+
+    def long(self) -> pd.DataFrame:
+        """Tidy long format: ``seed, replication, time, variable, value``."""
+        return self.agents().melt(id_vars=["seed", "replication", "time"], var_name="variable", value_name="value")
+
+    def summaries(self) -> pd.DataFrame:
+        """One row of :func:`summarise` per replication."""
+        return pd.DataFrame([{"replication": index, "seed": result.seed, **summarise(result)}
+                             for index, result in enumerate(self.results)])
+
+    def distances(self, level: float = 0.95) -> pd.DataFrame:
+        """Agents-vs-fluid sup-distances across replications: absolute and relative, with CIs.
+
+        Relative distances divide by the fluid limit's largest absolute value of the column
+        over the run (``nan`` where it is 0).
+        """
+        rows, table = [], self.summaries()
+        for column in DISTANCE_COLUMNS:
+            absolute = table[f"sup_distance_{column}"].to_numpy()
+            scale = float(np.max(np.abs(self.fluid[column])))
+            relative = absolute / scale if scale > 0 else np.full_like(absolute, np.nan)
+            mean, low, high = confidence_interval(absolute, level)
+            rel_mean, rel_low, rel_high = confidence_interval(relative, level)
+            rows.append({"column": column, "absolute": mean, "absolute_low": low, "absolute_high": high,
+                         "relative": rel_mean, "relative_low": rel_low, "relative_high": rel_high,
+                         "replications": len(absolute)})
+        return pd.DataFrame(rows)
+
+
+def replicate(scenario=None, replications: int = 1, *, seed: int | None = None, progress: bool = False,
+              stepping: str = "array", **parameters) -> Replications:
+    """Run ``replications`` independent replications of a scenario beside its fluid limit.
+
+    Replication seeds are :func:`replication_seeds` of ``seed`` (default: the scenario's
+    ``simulation.seed``); with one replication the run uses that seed itself, exactly as
+    :func:`simulate`. The fluid limit is solved once.
+    """
+    scenario = apply_overrides(resolve_scenario(scenario), parameters)
+    base = scenario.simulation.seed if seed is None else seed
+    seeds = [base] if replications == 1 else replication_seeds(base, replications)
+    first = simulate(scenario, seed=seeds[0], stepping=stepping, progress=progress and replications == 1)
+    results = [first]
+    others = seeds[1:]
+    if progress and others:
+        from tqdm.auto import tqdm
+
+        others = tqdm(others, desc="replications", unit="run", initial=1, total=len(seeds))
+    for child in others:
+        run = simulate(scenario, seed=child, stepping=stepping, fluid=False)
+        results.append(RunResult(run.scenario, run.agents, first.fluid, first.fluid_stride, run.warnings, run.seconds))
+    return Replications(scenario=scenario.with_simulation(seed=base), results=tuple(results))
