@@ -11,10 +11,10 @@ import argparse
 import signal
 import sys
 
-from abm.jobs import compare, procurement, reproduce, run, static, sweep, validate
+from abm.jobs import compare, dashboard, procurement, reproduce, run, static, sweep, validate
 
 #: The sub-commands, in the order ``abm --help`` lists them.
-COMMANDS = (run, compare, sweep, validate, reproduce, procurement, static)
+COMMANDS = (run, compare, sweep, validate, reproduce, procurement, static, dashboard)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,8 +32,11 @@ from pathlib import Path
 
 from abm.storage import read_toml
 from abm.regimes import REGIMES, RegimeSettings
-from abm.theory._validation import check_keys, require_positive, require_unit_interval
+from abm.theory._validation import (
+    check_keys, describe, require_at_most, require_positive, require_unit_interval, require_whole,
+)
 from abm.theory.fluid import CreatorType, DynamicMarket
+from abm.theory.welfare import WelfareSettings
 from abm.theory.supply import OutsideOptions, PowerLaw, outside_options_from_dict
 
 __all__ = ["Learning", "Simulation", "Scenario", "load_scenario", "scenario_from_dict", "FIRM_BEHAVIOURS",
@@ -112,23 +115,76 @@ class Simulation:
             raise ValueError(f"simulation.dt must not exceed simulation.horizon, got dt={dt} > {horizon}")
         object.__setattr__(self, "horizon", horizon)
         object.__setattr__(self, "dt", dt)
-        if isinstance(self.agents, bool) or int(self.agents) != self.agents or self.agents < 1:
-            raise ValueError(f"simulation.agents must be a whole number >= 1, got {self.agents!r}")
-        object.__setattr__(self, "agents", int(self.agents))
-        if self.firm not in FIRM_BEHAVIOURS:
-            raise ValueError(f"simulation.firm must be one of {FIRM_BEHAVIOURS}, got {self.firm!r}")
-        if self.regime not in REGIMES:
-            raise ValueError(f"simulation.regime must be one of {list(REGIMES)}, got {self.regime!r}")
-        if self.sampling not in SAMPLING_METHODS:
-            raise ValueError(f"simulation.sampling must be one of {SAMPLING_METHODS}, got {self.sampling!r}")
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
-            raise ValueError(f"simulation.seed must be a whole number >= 0, got {self.seed!r}")
-        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "agents", require_whole(self.agents, "simulation.agents", minimum=1))
+        for name, choices in (("firm", FIRM_BEHAVIOURS), ("regime", tuple(REGIMES)), ("sampling", SAMPLING_METHODS)):
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in choices:
+                raise ValueError(f"simulation.{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
+        seed = require_whole(self.seed, "simulation.seed", minimum=0)
+        if seed >= 2**63:
+            raise ValueError(f"simulation.seed must be < 2**63 (a 63-bit seed, as runs and sweeps draw them), got {seed}")
+        object.__setattr__(self, "seed", seed)
+        check_memory(self)
 
     @property
     def n_rounds(self) -> int:
         """Rounds needed to cover the horizon, ``ceil(T / dt)`` up to rounding."""
         return max(1, int(round(self.horizon / self.dt)))
+
+
+#: Memory one creator agent takes (measured about 660 bytes: the Mesa agent object and its
+#: entries in the population's arrays and in each round's temporaries), with headroom.
+BYTES_PER_AGENT = 1000
+#: Memory one recorded value takes: a Python float in the DataCollector's per-column lists (32
+#: bytes with the list slot), its copy in the trajectory DataFrame (8) and slack (measured about
+#: 41 bytes per value, 24 values a round).
+BYTES_PER_RECORDED_VALUE = 48
+
+
+def _memory_limit() -> int:
+    """This machine's physical memory in bytes (``ABM_MEMORY_LIMIT`` overrides it)."""
+    import os
+
+    if os.environ.get("ABM_MEMORY_LIMIT"):
+        return int(float(os.environ["ABM_MEMORY_LIMIT"]))
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 64 * 2**30
+
+
+def memory_estimate(simulation: "Simulation") -> tuple[int, int]:
+    """``(agents_bytes, rounds_bytes)``: what a run of ``simulation`` holds at its largest:
+    ``2 types x agents x BYTES_PER_AGENT`` and ``rounds x columns x BYTES_PER_RECORDED_VALUE``
+    for the DataCollector (every round is recorded: the cumulative outputs sum them all)."""
+    from abm.theory.fluid import TRAJECTORY_COLUMNS
+
+    columns = len(TRAJECTORY_COLUMNS) + 1  # and the seed
+    return 2 * simulation.agents * BYTES_PER_AGENT, simulation.n_rounds * columns * BYTES_PER_RECORDED_VALUE
+
+
+def check_memory(simulation: "Simulation") -> None:
+    """Refuse, before any work, a population or a round count that cannot fit in memory.
+
+    Raises
+    ------
+    ValueError
+        Naming the field, the estimate and how it was made, and the machine's memory.
+    """
+    from abm.theory.fluid import TRAJECTORY_COLUMNS
+
+    limit = _memory_limit()
+    agents_bytes, rounds_bytes = memory_estimate(simulation)
+    gib = 2**30
+    if agents_bytes > limit:
+        raise ValueError(f"simulation.agents = {simulation.agents} needs about {agents_bytes / gib:.3g} GiB "
+                         f"(2 types x {simulation.agents} agents x {BYTES_PER_AGENT} bytes per agent), more than "
+                         f"this machine's memory ({limit / gib:.3g} GiB)")
+    if rounds_bytes > limit or agents_bytes + rounds_bytes > limit:
+        raise ValueError(f"simulation.horizon / simulation.dt = {simulation.n_rounds} rounds need about "
+                         f"{rounds_bytes / gib:.3g} GiB for the DataCollector ({simulation.n_rounds} rounds x "
+                         f"{len(TRAJECTORY_COLUMNS) + 1} columns x {BYTES_PER_RECORDED_VALUE} bytes), and the agents "
+                         f"{agents_bytes / gib:.3g} GiB: more than this machine's memory ({limit / gib:.3g} GiB); "
+                         "use a longer dt or a shorter horizon")
 
 
 def _default_market() -> DynamicMarket:
@@ -148,19 +204,29 @@ class Scenario:
 
     name: str = "curse_of_precision"
     description: str = (
-        "The curse of precision: an elastic rank-and-file population (supply elasticity 4) and "
-        "inelastic innovators (elasticity 2). The myopic firm's price settles near the trap, "
-        "about 1.5% of innovators stay, their data depreciates away, and precision falls below "
-        "the barrier P_bar = 1.531 that no amount of rank-and-file data can lift it past."
+        "The curse of precision at a finite horizon, with concept drift: an elastic rank-and-file "
+        "population (supply elasticity 4), inelastic innovators (elasticity 2), and data that "
+        "depreciate at 2% per unit time. In the fluid limit the myopic firm's price falls from "
+        "0.243 to about 0.12 by t = 20 and settles at 0.121, 28% below the cap p_bar(g) = 0.169 and "
+        "57% above the trap p* = 0.0773: depreciation holds the rank-and-file stock near X_C = 2.6, "
+        "so their discount g = m_C/m_O stays near 0.15 instead of falling to 0. About 1.5% of "
+        "innovators stay active, their stock depreciates from 2 to 0.125 by t = 200, and precision "
+        "falls from 2.55 to 1.15, 75% of the barrier P_bar = 1.531. Precision ends below the "
+        "barrier because drift keeps both stocks small, not because rank-and-file data saturate; "
+        "price_trap.toml and precision_barrier.toml show Props. 5 and 6 themselves."
     )
     market: DynamicMarket = field(default_factory=_default_market)
     simulation: Simulation = field(default_factory=Simulation)
     learning: Learning = field(default_factory=Learning)
     regime: RegimeSettings = field(default_factory=RegimeSettings)
+    welfare: WelfareSettings = field(default_factory=WelfareSettings)
 
     def __post_init__(self) -> None:
-        if not str(self.description).strip():
-            raise ValueError("description must be a non-empty string")
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {describe(self.name)}")
+        if not isinstance(self.description, str) or not self.description.strip():
+            raise ValueError(f"description must be a non-empty string, got {describe(self.description)}")
+        check_magnitudes(self.to_dict())
 
     def with_simulation(self, **changes) -> "Scenario":
         """A copy with some simulation settings replaced (``dataclasses.replace``)."""
@@ -173,20 +239,61 @@ class Scenario:
     def to_dict(self) -> dict:
         """The scenario-file form (a TOML-ready nested dict)."""
         def creator(c: CreatorType) -> dict:
-            return {"mass": c.mass, "beta": c.beta, "cost": c.cost, "initial_stock": c.initial_stock,
+            return {"mass": c.mass, "beta": _value(c.beta), "cost": _value(c.cost), "initial_stock": c.initial_stock,
                     "outside_option": c.outside_option.to_dict()}
 
         m = self.market
         return {
             "name": self.name,
             "description": self.description,
-            "market": {"value": m.value, "sigma0_sq": m.sigma0_sq, "kappa": m.kappa, "depreciation": m.depreciation},
+            "market": {"value": m.value, "sigma0_sq": m.sigma0_sq, "kappa": m.kappa, "depreciation": m.depreciation,
+                       "discount_rate": self.welfare.discount_rate,
+                       **({} if self.welfare.service_value is None else {"service_value": self.welfare.service_value})},
             "innovators": creator(m.innovators),
             "rank_and_file": creator(m.rank_and_file),
             "simulation": dataclasses.asdict(self.simulation),
             "learning": dataclasses.asdict(self.learning),
             "regime": dataclasses.asdict(self.regime),
         }
+
+
+#: Largest magnitude of any number in a scenario: beyond it the model's products (such as
+#: ``mass * beta^2 * stock * kappa`` in the precision, or ``mass * p^2 / cost`` in the supply)
+#: overflow float64 or stall the fluid solver, and results turn into NaN.
+MAX_MAGNITUDE = 1e12
+#: Smallest positive value of a field the model divides by (``p / cost``, ``payoff / scale``).
+MIN_DIVISOR = 1e-12
+_DIVISORS = (".cost", ".outside_option.scale", ".outside_option.median")
+
+
+def check_magnitudes(tree: dict) -> None:
+    """Refuse numbers whose products would overflow: every finite number of a scenario's tree
+    (:meth:`Scenario.to_dict` form; but ``simulation.agents`` and ``simulation.seed``, bounded by
+    memory and 63 bits) must be at most :data:`MAX_MAGNITUDE` in magnitude, and a cost, scale
+    or median at least :data:`MIN_DIVISOR`.
+    """
+    import math
+
+    def leaves(tree, prefix=""):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}.")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                yield f"{prefix}{key}", value
+
+    for path, value in leaves(tree):
+        if path in ("simulation.agents", "simulation.seed") or not math.isfinite(value):
+            continue
+        require_at_most(value, MAX_MAGNITUDE, path, "larger values overflow float64 in the model's products, "
+                                                    "e.g. mass * beta^2 * stock * kappa")
+        if path.endswith(_DIVISORS) and 0 < value < MIN_DIVISOR:
+            raise ValueError(f"{path} must be >= {MIN_DIVISOR:g} (the model divides by it: effort p / cost, "
+                             f"entry payoff / scale), got {value!r}")
+
+
+def _value(characteristic):
+    """A loading or cost in scenario-file form: a number, or its distribution table."""
+    return characteristic if isinstance(characteristic, float) else characteristic.to_value()
 
 
 def default_scenario() -> Scenario:
@@ -201,7 +308,17 @@ def _creator(table: dict, where: str) -> CreatorType:
     try:
         return CreatorType(**{**table, "outside_option": options})
     except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+        raise ValueError(_field_message(where, table, error)) from None
+
+
+def _field_message(where: str, table: dict, error: ValueError) -> str:
+    """``"market", "kappa must be > 0"`` -> ``"market.kappa must be > 0"`` (else ``"market: ..."``)."""
+    message = str(error)
+    field_name = message.split(" ", 1)[0]
+    return f"{where}.{message}" if field_name in table or field_name in _FIELD_NAMES else f"{where}: {message}"
+
+
+_FIELD_NAMES = {"mass", "beta", "cost", "initial_stock", "outside_option", "value", "sigma0_sq", "kappa", "depreciation"}
 
 
 def scenario_from_dict(data: dict) -> Scenario:
@@ -212,31 +329,47 @@ def scenario_from_dict(data: dict) -> Scenario:
     ValueError
         Naming the unknown, missing or invalid key.
     """
+    if not isinstance(data, dict):
+        raise ValueError(f"scenario must be a table (a dict of the file's keys), got {describe(data)}")
     check_keys(data, {"name", "description", "market", "innovators", "rank_and_file", "simulation", "learning",
                        "regime"},
                 "scenario", required={"description", "innovators", "rank_and_file"})
-    market = data.get("market", {})
-    check_keys(market, {"value", "sigma0_sq", "kappa", "depreciation"}, "market")
+    market = dict(data.get("market", {}))
+    check_keys(market, {"value", "sigma0_sq", "kappa", "depreciation", *WELFARE_KEYS}, "market")
+    welfare = {key: market.pop(key) for key in WELFARE_KEYS if key in market}
     simulation = data.get("simulation", {})
     check_keys(simulation, {f.name for f in dataclasses.fields(Simulation)}, "simulation")
     learning = data.get("learning", {})
     check_keys(learning, {f.name for f in dataclasses.fields(Learning)}, "learning")
     regime = data.get("regime", {})
     check_keys(regime, {f.name for f in dataclasses.fields(RegimeSettings)}, "regime")
+    check_magnitudes(data)  # before the relations between fields, so 1e300 is named as too large
     try:
         dynamic = DynamicMarket(_creator(data["innovators"], "innovators"),
                                 _creator(data["rank_and_file"], "rank_and_file"), **market)
     except ValueError as error:
         raise ValueError(str(error) if str(error).startswith(("innovators", "rank_and_file"))
-                         else f"market: {error}") from None
+                         else _field_message("market", market, error)) from None
     return Scenario(
-        name=str(data.get("name", "scenario")),
-        description=str(data["description"]),
+        name=data.get("name", "scenario"),
+        description=data["description"],
         market=dynamic,
         simulation=Simulation(**simulation),
         learning=Learning(**learning),
         regime=RegimeSettings(**regime),
+        welfare=_welfare(welfare),
     )
+
+
+#: Keys of ``[market]`` that value welfare over time (:class:`abm.theory.welfare.WelfareSettings`).
+WELFARE_KEYS = ("service_value", "discount_rate")
+
+
+def _welfare(table: dict) -> WelfareSettings:
+    try:
+        return WelfareSettings(**table)
+    except ValueError as error:
+        raise ValueError(f"market: {str(error).replace('welfare.', 'market.')}") from None
 
 
 def load_scenario(path) -> Scenario:
@@ -277,6 +410,11 @@ def resolve_scenario(scenario=None) -> Scenario:
         return default_scenario()
     if isinstance(scenario, Scenario):
         return scenario
+    if not isinstance(scenario, (str, Path)):
+        raise ValueError(f"scenario must be a Scenario, the name of a shipped scenario or a file path, got {scenario!r}")
+    if not str(scenario).strip():
+        raise ValueError(f"scenario must name a file or a shipped scenario ({', '.join(scenario_names())}), "
+                         f"got {str(scenario)!r}")
     if isinstance(scenario, str) and scenario in scenario_names():
         return load_scenario(SCENARIO_DIR / f"{scenario}.toml")
     path = Path(scenario)
@@ -286,15 +424,19 @@ def resolve_scenario(scenario=None) -> Scenario:
     return load_scenario(path)
 
 
+#: Keys whose value may be a distribution table (replaced whole, or parameter by parameter).
+_DISTRIBUTED = ("outside_option", "beta", "cost")
+
+
 def _leaf_paths(tree: dict, prefix: str = "") -> list[str]:
     paths = []
     for key, value in tree.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and key != "outside_option":
+        if isinstance(value, dict) and key not in _DISTRIBUTED:
             paths += _leaf_paths(value, path + ".")
         else:
             paths.append(path)
-            if key == "outside_option":
+            if isinstance(value, dict):  # a distribution: replace it whole, or one of its parameters
                 paths += [f"{path}.{name}" for name in value if name != "distribution"]
     return paths
 
@@ -306,6 +448,8 @@ def keyword_paths(scenario: Scenario) -> dict[str, str]:
     where it is unique in the scenario (``kappa`` yes, ``beta`` no: both types have one).
     """
     paths = _leaf_paths(scenario.to_dict())
+    if "market.service_value" not in paths:  # unset (it follows market.value), but settable
+        paths.append("market.service_value")
     names: dict[str, str] = {path: path for path in paths}
     names.update({path.replace(".", "_"): path for path in paths})
     leaves: dict[str, list[str]] = {}
@@ -337,6 +481,8 @@ def apply_overrides(scenario: Scenario, overrides: dict) -> Scenario:
     ValueError
         Naming an unknown keyword (with the closest known ones) or an invalid value.
     """
+    if not isinstance(overrides, dict):
+        raise ValueError(f"overrides must be a dict of scenario parameters, got {describe(overrides)}")
     if not overrides:
         return scenario
     known = keyword_paths(scenario)
@@ -345,7 +491,8 @@ def apply_overrides(scenario: Scenario, overrides: dict) -> Scenario:
         if key not in known:
             import difflib
 
-            close = difflib.get_close_matches(key, known, n=3)
+            same_leaf = [path for path in known.values() if isinstance(key, str) and path.endswith("." + key)]
+            close = sorted(set(same_leaf)) or difflib.get_close_matches(str(key), known, n=3)
             hint = f"; did you mean {close}?" if close else ""
             raise ValueError(f"unknown scenario parameter {key!r}{hint} (see abm.scenario.keyword_paths)")
         _set_path(tree, known[key], value)

@@ -118,9 +118,30 @@ def read_toml(path, what: str) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no {what} at {path}")
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")  # a UTF-8 byte-order mark is harmless
+    except UnicodeDecodeError as error:
+        hint = " (it looks like UTF-16: save it as UTF-8)" if path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ValueError(f"{path}: a {what} must be UTF-8 text; byte {error.start} is not UTF-8{hint}") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from None
+
+
+def output_dir(out) -> Path:
+    """``out`` as a path, checked before any work: it must be non-empty and not a file.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` is empty or names an existing file.
+    """
+    if out is None or str(out).strip() == "":
+        raise ValueError("--out must name a directory, got an empty string")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory")
+    return out
 
 
 def claim_output_dir(out, job: str, identity: dict, force: bool = False) -> Path:
@@ -137,11 +158,7 @@ def claim_output_dir(out, job: str, identity: dict, force: bool = False) -> Path
     ValueError
         If ``out`` is empty or names a file.
     """
-    if str(out).strip() == "":
-        raise ValueError("--out must name a directory, got an empty string")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a directory")
+    out = output_dir(out)
     summary = out / "summary.json"
     if summary.is_file() and not force:
         try:

@@ -14,7 +14,9 @@ import pandas as pd
 from abm.regimes import REGIMES, RegimeSettings
 from abm.scenario import Scenario
 from abm.simulation.run import simulate, summarise
+from abm.theory.planner import planner_bound
 from abm.theory.static import InformationMarket, social_optimum
+from abm.theory.welfare import outside_option_check, welfare_accounts
 
 __all__ = ["compare_static", "compare_dynamic", "DynamicComparison", "format_static_comparison",
            "format_dynamic_comparison"]
@@ -101,25 +103,65 @@ def compare_dynamic(scenario: Scenario, seed: int | None = None, progress: bool 
         result = simulate(scenario.with_regime(name))
         runs.append(result.agents.assign(regime=name))
         fluids.append(result.fluid.assign(regime=name))
-        rows.append({"regime": name, **summarise(result)})
+        rows.append({"regime": name, **summarise(result), **present_values(result)})
+    summary = pd.DataFrame(rows).set_index("regime")
+    planner = planner_welfare(scenario)
+    summary["pv_planner"] = planner
+    summary["pv_share_of_planner"] = summary["pv_welfare"] / planner if planner else np.nan
+    summary["exceeds_planner"] = summary["pv_welfare"] > planner * (1 + 1e-9) + 1e-9
     return DynamicComparison(scenario=scenario, over_time=pd.concat(runs, ignore_index=True),
                              fluid=pd.concat(fluids, ignore_index=True),
-                             summary=pd.DataFrame(rows).set_index("regime"))
+                             summary=summary.sort_values("pv_welfare", ascending=False))
+
+
+def present_values(result) -> dict:
+    """Present-value welfare of a run and each party's share, with every party whose present
+    value falls below its outside option (:mod:`abm.theory.welfare`; the agents' rounds).
+
+    ``nan`` with a note when the accounts need per-type supply curves the market does not
+    have (creators with distributed loadings or costs).
+    """
+    scenario = result.scenario
+    if not scenario.market.is_homogeneous:
+        return {"pv_welfare": np.nan, "below_outside_option": "not computed: distributed loadings or costs"}
+    accounts = welfare_accounts(result.agents, scenario.market, scenario.welfare, scenario.simulation.dt)
+    shortfalls = outside_option_check(accounts, scenario.regime.firm_outside)
+    values = {f"pv_{party}": value for party, value in accounts.present_value.items() if party != "welfare"}
+    below = ", ".join(shortfalls.index[shortfalls["below"]])
+    return {"pv_welfare": accounts.present_value["welfare"], **values, "below_outside_option": below}
+
+
+def planner_welfare(scenario: Scenario) -> float:
+    """The dynamic planner's present-value welfare on the scenario's round grid: an upper bound
+    for every regime (:func:`abm.theory.planner.planner_bound`; ``nan`` for distributed characteristics)."""
+    if not scenario.market.is_homogeneous:
+        return float("nan")
+    simulation = scenario.simulation
+    return planner_bound(scenario.market, scenario.welfare, simulation.horizon, simulation.dt,
+                         intervals=min(simulation.n_rounds, 200))
 
 
 def format_dynamic_comparison(comparison: DynamicComparison) -> str:
     """The summary table and its headline in words, with the numbers."""
     table = comparison.summary
     strict, broker = table.loc["strict_ip"], table.loc["intermediary"]
-    columns = ["precision_final", "precision_final_fluid", "innovator_participation_final",
-               "trade_surplus_cumulative", "firm_trade_profit_cumulative", "surplus_innovators_cumulative",
-               "surplus_rank_and_file_cumulative", "intermediary_balance_max_abs"]
-    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
+    columns = ["pv_welfare", "pv_share_of_planner", "pv_firm", "pv_innovators", "pv_rank_and_file", "pv_intermediary",
+               "precision_final", "precision_final_fluid", "innovator_participation_final",
+               "intermediary_balance_max_abs"]
+    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 220):
         body = table[columns].to_string()
-    simulation = comparison.scenario.simulation
+    simulation, welfare = comparison.scenario.simulation, comparison.scenario.welfare
+    ranking = " > ".join(table.index)
+    shortfalls = [f"{name} ({row.below_outside_option})" for name, row in table.iterrows() if row.below_outside_option]
     return "\n".join([
         f"scenario {comparison.scenario.name!r} under every regime ({simulation.agents} agents per type, "
-        f"horizon {simulation.horizon}, seed {simulation.seed}):", body, "",
+        f"horizon {simulation.horizon}, seed {simulation.seed}), ranked by present-value welfare "
+        f"(discount rate {welfare.discount_rate:g}, service value {welfare.value(comparison.scenario.market):g} "
+        "per unit of precision and time, docs/welfare.md):", body, "",
+        f"Ranking: {ranking}; the planner's present value is {table['pv_planner'].iloc[0]:.4g} and no regime exceeds it"
+        if not table["exceeds_planner"].any() else "WARNING: a regime exceeds the planner's bound",
+        "Parties below their outside option: " + ("; ".join(shortfalls) if shortfalls else "none") + ".",
+        "(The *_cumulative columns of regimes.csv are Eq. 12's flow accounting of the myopic firm, not welfare.)",
         f"Strict IP: precision ends at {strict.precision_final:.4g} against the barrier "
         f"{strict.precision_barrier:.4g}; {100 * strict.innovator_participation_final:.2f}% of innovators still sell "
         "(curse of precision).",

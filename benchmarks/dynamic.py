@@ -1,49 +1,181 @@
-"""Agent-based dynamic market: array path at 10^6 creators, and arrays vs agent-by-agent.
+"""Agent-based dynamic market: the array path at scale, and arrays against agent-by-agent.
 
-Run: ``python3 benchmarks/dynamic.py [--creators 1000000] [--rounds 1000]``. Prints, in
-one run: the time to build and run 10^6 creators (half of each type) for 1,000 rounds
-through the array path, and at 10^4 creators the per-round time of the array path and of
-the agent-by-agent path (``shuffle_do("step")``) with their ratio.
+Run: ``python3 benchmarks/dynamic.py [--creators 1000000] [--rounds 1000] [--repeats 3] [--huge]``.
+Every comparison is measured side by side in one run, its repeats interleaved, and printed
+as min / median over the repeats, wall clock and (in brackets) CPU time of this process:
+
+1. memory bandwidth (a large ``np.copyto``), the yardstick for creator-rounds per second;
+2. building 10^6 creators (goal <= 1 s);
+3. 10^6 creators x 1,000 rounds of the default scenario (strict IP, myopic firm) on the
+   numpy path (goal <= 20 s), with loadings drawn per creator, and with the compiled
+   loops (numba, goal <= 12 s);
+4. rounds whose prices differ from creator to creator (loadings per creator under the
+   collective pool: the one path that touches every creator every round), numpy against
+   compiled, against the bandwidth bound;
+5. per round at 10^4 and 10^5 creators, the array path against Mesa's agent-by-agent
+   ``shuffle_do("step")`` (goal >= 100x);
+6. with ``--huge``: 10^7 creators x 1,000 rounds in a child process under
+   ``/usr/bin/time -v`` for its peak memory (goals <= 3 min and <= 2.5 GB).
 """
 
 import argparse
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_of  # noqa: E402
+from _timing import Timing, ratio, timed  # noqa: E402
 
-from abm.simulation.dynamic_market.model import DataMarketModel  # noqa: E402
+import abm.simulation.dynamic_market.model as model_module  # noqa: E402
 from abm.scenario import default_scenario  # noqa: E402
+from abm.simulation.dynamic_market import kernels  # noqa: E402
+from abm.simulation.dynamic_market.model import DataMarketModel  # noqa: E402
+from abm.theory.heterogeneity import UniformValues, characteristic_from_value  # noqa: E402
+
+#: Loadings drawn per creator (scenario files cannot say this yet): innovators U(0, 0.1),
+#: rank-and-file U(0.8, 1.0) around the default scenario's 0 and 0.9.
+SPREAD = {("beta", 0.0): UniformValues(0.0, 0.1), ("beta", 0.9): UniformValues(0.8, 1.0)}
+
+#: Bytes a round with per-creator prices moves per creator: the regime reads each creator's
+#: marginal value (loading 8 B in, value 8 B out, price 8 B in and out), the model checks the
+#: prices (8 B), and the round reads price, entry price, loading and outside option (32 B),
+#: reads and writes the stock (16 B) and writes entry and effort (9 B).
+BYTES_PER_CREATOR_ROUND = 8 + 8 + 16 + 8 + 32 + 16 + 9
 
 
-def build_and_run(creators: int, rounds: int, stepping: str) -> tuple[float, float]:
-    """Seconds to build the model, and seconds to run ``rounds`` rounds."""
-    scenario = default_scenario().with_simulation(agents=creators // 2, horizon=rounds * 0.05, dt=0.05)
-    start = time.perf_counter()
-    model = DataMarketModel(scenario, rng=1, stepping=stepping)
-    built = time.perf_counter()
-    model.run(rounds)
-    return built - start, time.perf_counter() - built
+def with_loadings(loadings: bool):
+    """Make the next models draw loadings per creator (or not)."""
+    def characteristic(value, where):
+        return SPREAD.get((where, value), characteristic_from_value(value, where))
+
+    model_module.characteristic_from_value = characteristic if loadings else characteristic_from_value
+
+
+def build_and_run(creators: int, rounds: int, stepping: str = "array", compiled: bool = False,
+                  loadings: bool = False, regime: str = "strict_ip") -> tuple:
+    """``((build wall, build CPU), (run wall, run CPU))`` in seconds."""
+    with_loadings(loadings)
+    scenario = default_scenario().with_simulation(agents=creators // 2, horizon=rounds * 0.05, dt=0.05, regime=regime)
+    try:
+        model, build_wall, build_cpu = timed(lambda: DataMarketModel(scenario, rng=1, stepping=stepping,
+                                                                     compiled=compiled))
+        _, run_wall, run_cpu = timed(lambda: model.run(rounds))
+    finally:
+        with_loadings(False)
+    return (build_wall, build_cpu), (run_wall, run_cpu)
+
+
+def bandwidth(repeats: int) -> Timing:
+    """Seconds to copy 200 MB (400 MB of traffic) with ``np.copyto``."""
+    source, target = np.ones(25_000_000), np.empty(25_000_000)
+    timing = Timing()
+    for _ in range(repeats):
+        _, wall, cpu = timed(lambda: np.copyto(target, source))
+        timing.add(wall, cpu)
+    return timing
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creators", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--per-creator-rounds", type=int, default=100,
+                        help="rounds of the per-creator-price comparison (section 4)")
+    parser.add_argument("--huge", action="store_true", help="also run 10^7 creators in a child process")
+    parser.add_argument("--single", nargs=2, type=int, metavar=("CREATORS", "ROUNDS"),
+                        help="(internal) build and run one model and print its times")
     args = parser.parse_args()
+    if args.single:
+        (build_wall, build_cpu), (run_wall, run_cpu) = build_and_run(*args.single)
+        print(f"build {build_wall:.3f} {build_cpu:.3f} run {run_wall:.3f} {run_cpu:.3f}")
+        return
+    n, rounds, repeats = args.creators, args.rounds, args.repeats
+    compiled = kernels.AVAILABLE
+    if compiled:  # compile (and cache) the loops outside the timings
+        build_and_run(2000, 3, compiled=True, loadings=True, regime="collective_pool")
+        build_and_run(200_000, 3, compiled=True)
 
-    build, run = build_and_run(args.creators, args.rounds, "array")
-    print(f"{args.creators:,} creators, {args.rounds:,} rounds, array path: build {build:.1f} s + run {run:.1f} s "
-          f"= {build + run:.1f} s (goal < 60 s); {run / args.rounds * 1e3:.1f} ms per round, "
-          f"{run / args.rounds / args.creators * 1e9:.0f} ns per agent-step")
+    section("1. memory bandwidth")
+    copy = bandwidth(5)
+    speed = 4e8 / copy.min("cpu")  # CPU time: the wall clock also counts other processes' turns
+    print(f"np.copyto of 200 MB: {copy.describe('ms', 1e3)}; streaming bandwidth {speed / 1e9:.1f} GB/s "
+          f"by CPU time ({4e8 / copy.min() / 1e9:.1f} GB/s by wall clock; read + write, best of 5)")
 
-    small, rounds = 10_000, 100
-    array = best_of(lambda: build_and_run(small, rounds, "array")[1], repeats=3) / rounds
-    agents = best_of(lambda: build_and_run(small, rounds, "agents")[1], repeats=3) / rounds
-    print(f"{small:,} creators, per round: array path {array * 1e3:.2f} ms, agent-by-agent {agents * 1e3:.2f} ms "
-          f"({agents / small * 1e6:.2f} us per agent-step); arrays are {agents / array:.0f}x faster")
+    section(f"2.-3. {n:,} creators x {rounds:,} rounds, default scenario (strict IP, myopic firm)")
+    variants = {"numpy": dict(), "numpy, loadings per creator": dict(loadings=True)}
+    if compiled:
+        variants["compiled (numba)"] = dict(compiled=True)
+    builds = {name: Timing() for name in variants}
+    runs = {name: Timing() for name in variants}
+    for _ in range(repeats):
+        for name, options in variants.items():
+            build, run = build_and_run(n, rounds, **options)
+            builds[name].add(*build)
+            runs[name].add(*run)
+    for name in variants:
+        total = Timing()
+        for b_wall, b_cpu, r_wall, r_cpu in zip(builds[name].wall, builds[name].cpu, runs[name].wall, runs[name].cpu):
+            total.add(b_wall + r_wall, b_cpu + r_cpu)
+        per_second = n * rounds / runs[name].min()
+        print(f"{name:>28}: build {builds[name].describe('s')}; run {runs[name].describe('s')}; "
+              f"total {total.describe('s')}; {per_second:.3g} creator-rounds/s (wall)")
+    print(f"(bandwidth bound if every creator were touched every round: {speed / BYTES_PER_CREATOR_ROUND:.3g} "
+          f"creator-rounds/s at {BYTES_PER_CREATOR_ROUND} B per creator-round; these rounds touch O(sqrt n) pieces)")
+
+    section(f"4. per-creator prices (loadings per creator, collective pool), {n:,} creators x "
+            f"{args.per_creator_rounds} rounds")
+    options = {"numpy": dict(), **({"compiled (numba)": dict(compiled=True)} if compiled else {})}
+    per_round = {name: Timing() for name in options}
+    for _ in range(repeats):
+        for name, extra in options.items():
+            _, run = build_and_run(n, args.per_creator_rounds, loadings=True, regime="collective_pool", **extra)
+            per_round[name].add(*(t / args.per_creator_rounds for t in run))
+    for name in options:
+        rate = n / per_round[name].min("cpu")
+        print(f"{name:>28}: {per_round[name].describe('ms per round', 1e3)}; {rate:.3g} creator-rounds per CPU "
+              f"second = {rate * BYTES_PER_CREATOR_ROUND / speed:.0%} of the bandwidth bound "
+              f"({speed / BYTES_PER_CREATOR_ROUND:.3g})")
+    if compiled:
+        print(f"{'numpy / compiled':>28}: {ratio(per_round['numpy'], per_round['compiled (numba)'])} wall, "
+              f"{ratio(per_round['numpy'], per_round['compiled (numba)'], 'cpu')} CPU")
+
+    section("5. per round, array path against Mesa's agent-by-agent path")
+    for creators, agent_rounds in ((10_000, 20), (100_000, 2)):
+        paths = {"array (numpy)": dict(), **({"array (compiled)": dict(compiled=True)} if compiled else {}),
+                 "agent by agent": dict(stepping="agents")}
+        timings = {name: Timing() for name in paths}
+        for _ in range(repeats):
+            for name, extra in paths.items():
+                count = agent_rounds if name == "agent by agent" else 400
+                _, run = build_and_run(creators, count, **extra)
+                timings[name].add(*(t / count for t in run))
+        agents = timings["agent by agent"]
+        print(f"{creators:,} creators: agent by agent {agents.describe('ms', 1e3)} "
+              f"({agents.min('cpu') / creators * 1e6:.2f} us CPU per agent-step)")
+        for name in paths:
+            if name != "agent by agent":
+                print(f"{'':>10}{name}: {timings[name].describe('ms', 1e3)}; agent by agent / array "
+                      f"{ratio(agents, timings[name])} wall, {ratio(agents, timings[name], 'cpu')} CPU")
+
+    if args.huge:
+        section("6. 10,000,000 creators x 1,000 rounds (child process, /usr/bin/time -v)")
+        for _ in range(repeats):
+            command = ["/usr/bin/time", "-v", sys.executable, __file__, "--single", "10000000", "1000"]
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            elapsed = time.perf_counter() - start
+            rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+            print(f"{done.stdout.strip()} (s wall, CPU); process {elapsed:.1f} s wall; "
+                  f"peak memory {rss / 2**20:.2f} GB")
 
 
 if __name__ == "__main__":

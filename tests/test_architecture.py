@@ -24,13 +24,15 @@ def files(folder: str) -> list[Path]:
 
 
 #: (folder or file, modules it must never import): lower layers never reach up.
+APPLICATION = ("abm.jobs", "abm.cli", "abm.dashboard", "analysis")
 RULES = [
-    ("abm/theory", ("mesa", "abm.simulation", "abm.regimes", "abm.jobs", "abm.scenario", "abm.storage", "analysis")),
-    ("abm/regimes", ("mesa", "abm.simulation", "abm.jobs", "abm.scenario", "analysis")),
-    ("abm/simulation", ("abm.jobs", "analysis")),
-    ("abm/scenario.py", ("abm.simulation", "abm.jobs", "analysis")),
-    ("abm/storage.py", ("abm.simulation", "abm.jobs", "analysis", "abm.theory")),
-    ("analysis", ("abm.jobs", "abm.cli")),
+    ("abm/theory", ("mesa", "abm.simulation", "abm.regimes", "abm.scenario", "abm.storage", *APPLICATION)),
+    ("abm/regimes", ("mesa", "abm.simulation", "abm.scenario", *APPLICATION)),
+    ("abm/simulation", APPLICATION),
+    ("abm/scenario.py", ("abm.simulation", *APPLICATION)),
+    ("abm/storage.py", ("abm.simulation", "abm.theory", *APPLICATION)),
+    ("analysis", ("abm.jobs", "abm.cli", "abm.dashboard")),
+    ("abm/dashboard", ("abm.jobs", "abm.cli")),
 ]
 
 

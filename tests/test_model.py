@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from abm.simulation.dynamic_market.agents import AIFirm, Innovator, RankAndFileCreator
-from abm.simulation.dynamic_market.model import DataMarketModel
+from abm.simulation.dynamic_market.model import STEPPING, DataMarketModel
 from abm.theory.fluid import TRAJECTORY_COLUMNS, precision, precision_barrier
 from abm.theory.supply import PointMass
 from abm.theory.fluid import CreatorType
@@ -17,10 +17,32 @@ def small(**simulation):
     return scenario(curse_market(), **settings)
 
 
+CREATOR_STATE = ("offered_price", "active", "effort", "stock", "payoff", "entry_price", "outside_option", "cost",
+                 "beta", "mass")
+
+
+def creator_states(model) -> list:
+    """Every creator agent's id, class and state, in the order of ``model.agents``."""
+    return [(agent.unique_id, type(agent).__name__, *(getattr(agent, name) for name in CREATOR_STATE))
+            for agent in model.agents if isinstance(agent, (Innovator, RankAndFileCreator))]
+
+
 @pytest.mark.parametrize("firm", ["myopic", "learning"])
 def test_agent_by_agent_and_array_paths_give_identical_trajectories(firm):
     runs = [DataMarketModel(small(firm=firm), stepping=stepping, rng=3).run() for stepping in ("agents", "array")]
     pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+
+
+@pytest.mark.parametrize("regime", ["strict_ip", "intermediary"])
+def test_agent_by_agent_and_array_paths_leave_every_creator_in_the_same_state(regime):
+    """Bit for bit: each creator's entry, effort and stock, whether the agents stepped themselves or
+    the array path worked them out from the price history on inspection (ids and order too)."""
+    models = [DataMarketModel(small(regime=regime, agents=60), stepping=stepping, rng=5) for stepping in STEPPING]
+    for rounds in (7, 1, 12):  # inspect mid-run too: later rounds must pick up where inspection left off
+        for model in models:
+            model.run(rounds)
+        assert creator_states(models[0]) == creator_states(models[1])
+        pd.testing.assert_frame_equal(models[0].trajectory(), models[1].trajectory(), check_exact=True)
 
 
 def test_agents_are_real_mesa_agents_with_views_of_the_arrays():
@@ -36,6 +58,20 @@ def test_agents_are_real_mesa_agents_with_views_of_the_arrays():
         assert creator.payoff == pytest.approx(model.firm.prices[1]**2 / (2 * creator.cost))
     total = sum(agent.stock for agent in model.agents_by_type[RankAndFileCreator])
     assert total == pytest.approx(model.stocks[1])
+
+
+def test_creator_agents_are_created_on_first_look_with_the_ids_they_always_had():
+    model = DataMarketModel(small(agents=30), rng=1)
+    assert not model._agents_by_type.get(Innovator)  # nobody has asked yet
+    model.run(3)
+    assert model.firm.unique_id == 61 and not model._agents_by_type.get(Innovator)
+    agents = list(model.agents)
+    assert [agent.unique_id for agent in agents] == list(range(1, 62))
+    assert [type(agent) for agent in agents] == [Innovator] * 30 + [RankAndFileCreator] * 30 + [AIFirm]
+    assert list(model.agents_by_type) == [Innovator, RankAndFileCreator, AIFirm]
+    assert [agent.index for agent in model.agents_by_type[RankAndFileCreator]] == list(range(30, 60))
+    model.run(2)  # the array path goes on with the agents in place
+    assert len(model.agents) == 61
 
 
 def test_runs_are_reproducible_from_the_seed():

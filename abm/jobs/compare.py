@@ -77,7 +77,7 @@ def run(args) -> int:
         raise ValueError("--seed and --agents set the dynamic market's agents: not used with --static")
     scenario = scenario_from_arguments(args)
     if args.static:
-        from abm.jobs.static import DEFAULT_BETA
+        from abm.theory.static import DEFAULT_BETA
 
         out = claim_output_dir(args.out or Path("results") / "compare_static", "compare --static", {}, args.force)
         market = InformationMarket(np.array(args.beta if args.beta else DEFAULT_BETA))

@@ -6,7 +6,7 @@ The app is :mod:`abm.dashboard.app` (Solara); it needs the ``dashboard`` extra
 
 from __future__ import annotations
 
-from abm.dashboard.server import DEFAULT_HOST, DEFAULT_PORT, check_host, check_port
+from abm.dashboard.server import DEFAULT_HOST, DEFAULT_PORT, check_host, check_port, configure_solara
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     """Check the address, then serve until interrupted."""
     host, port = check_host(args.host), check_port(args.port)
+    configure_solara()
     try:
         import solara  # noqa: F401
     except ImportError:

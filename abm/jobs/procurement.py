@@ -1,98 +1,213 @@
-"""``abm procurement``: the procurement paper's experiments (Table 1, Table 2, Figs. 2-3)."""
+"""``abm procurement``: the procurement paper's experiments (its Table 1, Table 2, Figs. 2-3).
+
+Every table written is numeric: bounds have their own columns (``revenue_lower``,
+``revenue_upper``, ...), and the paper's published values sit in ``paper_*`` columns.
+Progress bars go to stderr.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from abm.storage import write_json
 from abm.theory.procurement import (
-    MECHANISMS, ProcurementMarket, UniformCost, allocate_batch, evaluate_mechanisms, sample_table1_market,
+    MECHANISMS,
+    ProcurementMarket,
+    allocate_batch,
+    allocate_near,
+    binding_code,
+    evaluate_mechanisms,
+    mechanism_round,
+    overproduction_market,
+    sample_table1_market,
 )
 
-__all__ = ["table1", "genai_table", "overproduction_maps", "PAPER_TABLE1", "NAME", "HELP", "add_arguments", "run"]
+__all__ = ["table1", "genai_table", "overproduction_maps", "write_table1", "PAPER_TABLE1", "PAPER_TABLE2",
+           "NAME", "HELP", "add_arguments", "run"]
 
 NAME = "procurement"
 HELP = "procurement across domains with GenAI transfer: Table 1, Table 2, overproduction"
 
-#: The paper's Table 1 (its Appendix E), for comparison; its hyperparameter draw is not given.
+_NAN = np.nan
+#: The paper's Table 1 (its Appendix E): M3 has only bounds (revenue in [lower, upper],
+#: welfare at most ``welfare_upper``); its hyperparameter draw is not given.
 PAPER_TABLE1 = pd.DataFrame(
-    {"revenue": ["-15.96", "-20.28", "[-30.68, -15.96]", "-30.68", "-30.68", "-34.21"],
-     "welfare": ["-5.24", "-4.79", "<= -4.79", "-4.79", "-9.58", "-4.96"]}, index=list(MECHANISMS))
+    {"revenue": [-15.96, -20.28, _NAN, -30.68, -30.68, -34.21],
+     "revenue_lower": [-15.96, -20.28, -30.68, -30.68, -30.68, -34.21],
+     "revenue_upper": [-15.96, -20.28, -15.96, -30.68, -30.68, -34.21],
+     "welfare": [-5.24, -4.79, _NAN, -4.79, -9.58, -4.96],
+     "welfare_lower": [-5.24, -4.79, _NAN, -4.79, -9.58, -4.96],
+     "welfare_upper": [-5.24, -4.79, -4.79, -4.79, -9.58, -4.96]},
+    index=pd.Index(list(MECHANISMS), name="mechanism"))
+
+#: The paper's Table 2: M1 with and without GenAI, 10 trajectories (its own market draws).
+PAPER_TABLE2 = pd.DataFrame({
+    "revenue_with_genai": [-10.88, -16.65, -7.98, -34.49, -15.55, -15.24, -15.88, -13.18, -24.51, -10.87],
+    "welfare_with_genai": [-2.94, -5.54, -1.86, -9.22, -4.47, -5.01, -4.58, -3.42, -4.81, -2.86],
+    "revenue_without_genai": [-21.82, -21.95, -32.08, -42.91, -36.93, -20.57, -35.46, -35.83, -23.68, -37.80],
+    "welfare_without_genai": [-3.86, -4.20, -4.93, -7.13, -6.54, -3.40, -7.49, -6.15, -4.84, -8.02]})
 
 
-def table1(draws: int = 1000, seed: int = 0, market_seed: int = 3, method: str = "quadrature"):
+def _bar(total: int, description: str, progress: bool, unit: str):
+    return tqdm(total=total, desc=description, unit=unit, disable=not progress, file=sys.stderr, leave=False)
+
+
+def table1(draws: int = 1000, seed: int = 0, market_seed: int = 3, method: str = "quadrature",
+           progress: bool = False):
     """The Table 1 experiment: one market drawn by the Appendix E recipe, ``draws`` cost vectors.
 
-    Returns the per-draw revenue and welfare (long format), the table of means with the
-    paper's values beside them, and the market.
+    Parameters
+    ----------
+    draws : int
+        Cost vectors drawn with ``seed``.
+    market_seed : int
+        Seed of the market's hyperparameters.
+    method : {"quadrature", "randomized"}
+        Payment rule of M1/M2 (see :func:`abm.theory.procurement.myerson_payments`).
+    progress : bool
+        Show a progress bar (stderr), one step per mechanism.
+
+    Returns
+    -------
+    per_draw : pandas.DataFrame
+        Long format: ``mechanism``, ``draw``, ``revenue``, ``welfare`` and the bounds
+        ``revenue_lower``, ``revenue_upper``, ``welfare_upper`` (equal to the values for
+        every mechanism but M3, whose values are ``nan``).
+    table : pandas.DataFrame
+        Means per mechanism, their standard errors, bounds, and the paper's values.
+    market : ProcurementMarket
     """
     market = sample_table1_market(market_seed)
     costs = market.sample_costs(draws, np.random.default_rng(seed))
-    outcomes = evaluate_mechanisms(market, costs, method=method, rng=seed)
-    per_draw = pd.concat([pd.DataFrame({"mechanism": name, "draw": np.arange(draws), "revenue": o.revenue,
-                                        "welfare": o.welfare}) for name, o in outcomes.items()], ignore_index=True)
-    rows = []
-    for name, outcome in outcomes.items():
-        revenue = (f"[{outcome.revenue.mean():.2f}, {outcome.revenue_upper.mean():.2f}]"
-                   if outcome.revenue_upper is not None else f"{outcome.revenue.mean():.2f}")
-        welfare = f"<= {outcome.welfare.mean():.2f}" if name == "M3" else f"{outcome.welfare.mean():.2f}"
-        rows.append({"mechanism": name, "revenue": revenue, "welfare": welfare,
-                     "revenue_se": outcome.revenue.std(ddof=1) / np.sqrt(draws),
-                     "welfare_se": outcome.welfare.std(ddof=1) / np.sqrt(draws)})
-    table = pd.DataFrame(rows).set_index("mechanism")
-    table["paper_revenue"], table["paper_welfare"] = PAPER_TABLE1["revenue"], PAPER_TABLE1["welfare"]
-    return per_draw, table, market
+    with _bar(len(MECHANISMS) - 1, "table1: mechanisms", progress, "mechanism") as bar:
+
+        def done(name: str) -> None:
+            bar.set_postfix_str(f"{name} done", refresh=False)
+            bar.update()
+
+        outcomes = evaluate_mechanisms(market, costs, method=method, rng=seed, progress=done)
+    per_draw = pd.concat([_draws_frame(name, o) for name, o in outcomes.items()], ignore_index=True)
+    table = pd.DataFrame([_summary_row(name, o, draws) for name, o in outcomes.items()]).set_index("mechanism")
+    return per_draw, table.join(PAPER_TABLE1.add_prefix("paper_")), market
 
 
-def genai_table(trajectories: int = 10, draws: int = 200, seed: int = 0) -> pd.DataFrame:
+def _draws_frame(name, outcome) -> pd.DataFrame:
+    bounded = outcome.revenue_upper is not None
+    revenue = np.full(outcome.revenue.shape, np.nan) if bounded else outcome.revenue
+    welfare = np.full(outcome.welfare.shape, np.nan) if bounded else outcome.welfare
+    return pd.DataFrame({"mechanism": name, "draw": np.arange(outcome.revenue.size), "revenue": revenue,
+                         "welfare": welfare, "revenue_lower": outcome.revenue,
+                         "revenue_upper": outcome.revenue_upper if bounded else outcome.revenue,
+                         "welfare_upper": outcome.welfare})
+
+
+def _summary_row(name, outcome, draws: int) -> dict:
+    def mean_and_error(values):
+        return float(values.mean()), float(values.std(ddof=1) / np.sqrt(draws)) if draws > 1 else np.nan
+
+    lower, lower_se = mean_and_error(outcome.revenue)
+    if outcome.revenue_upper is not None:  # M3: bounds only
+        upper, upper_se = mean_and_error(outcome.revenue_upper)
+        welfare_upper, _ = mean_and_error(outcome.welfare)
+        return {"mechanism": name, "revenue": np.nan, "revenue_lower": lower, "revenue_upper": upper,
+                "welfare": np.nan, "welfare_lower": np.nan, "welfare_upper": welfare_upper,
+                "revenue_se": np.nan, "welfare_se": np.nan}
+    welfare, welfare_se = mean_and_error(outcome.welfare)
+    return {"mechanism": name, "revenue": lower, "revenue_lower": lower, "revenue_upper": lower,
+            "welfare": welfare, "welfare_lower": welfare, "welfare_upper": welfare,
+            "revenue_se": lower_se, "welfare_se": welfare_se}
+
+
+def genai_table(trajectories: int = 10, draws: int = 200, seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """Table 2: mean revenue and welfare of M1 with and without GenAI (``mu = 0``), one row per
-    market drawn by the Appendix E recipe."""
+    market drawn by the Appendix E recipe; the paper's values (its own draws) beside them."""
     rng = np.random.default_rng(seed)
     rows = []
-    for trajectory in range(trajectories):
+    for trajectory in tqdm(range(trajectories), desc="genai: markets", unit="market", disable=not progress,
+                           file=sys.stderr, leave=False):
         market = sample_table1_market(rng)
         costs = market.sample_costs(draws, rng)
         row = {"trajectory": trajectory}
         for label, variant in (("with", market), ("without", market.without_genai())):
-            outcome = evaluate_mechanisms(variant, costs)["M1"]
-            row[f"revenue_{label}_genai"], row[f"welfare_{label}_genai"] = outcome.revenue.mean(), outcome.welfare.mean()
+            y, payments = mechanism_round(variant, "M1", costs)
+            row[f"revenue_{label}_genai"] = -float(payments.sum(axis=1).mean())
+            row[f"welfare_{label}_genai"] = -float((costs * y).sum(axis=1).mean())
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    paper = PAPER_TABLE2.add_prefix("paper_").reindex(range(trajectories))
+    return pd.concat([table, paper.reset_index(drop=True)], axis=1)
 
 
-def overproduction_maps(points: int = 40, cost=(0.5, 0.5), rho=4.0, gamma=0.5):
+def overproduction_maps(points: int = 40, cost=(0.5, 0.5), rho=4.0, gamma=0.5, progress: bool = False):
     """Figs. 2-3: optimal ``x_1``, ``x_2`` over demands ``d_1, d_2`` in [1, 20] when only
-    domain 1 transfers to domain 2 (``mu_12 = 1``, other ``mu = 0``)."""
+    domain 1 transfers to domain 2 (``mu_12 = 1``, other ``mu = 0``), costs ``cost``.
+
+    Each grid point is its own market; the solution of the previous point (along ``d_2``,
+    or the previous row) warm-starts Newton's method on the KKT system
+    (:func:`~abm.theory.procurement.allocate_near`). One progress step per grid row.
+
+    Returns
+    -------
+    demands : ndarray, shape (points,)
+    x : ndarray, shape (points, points, 2)
+        ``x[i, j]`` at ``d_1 = demands[i]``, ``d_2 = demands[j]``.
+    """
     demands = np.linspace(1.0, 20.0, points)
-    d1, d2 = np.meshgrid(demands, demands, indexing="ij")
+    weights = np.asarray(cost, dtype=float)[None]
     x = np.empty((points, points, 2))
-    for i, first in enumerate(demands):
-        for j, second in enumerate(demands):
-            market = ProcurementMarket([first, second], [rho, rho], [[0, 1], [0, 0]], np.full((2, 2), gamma),
-                                       (UniformCost(0, 1), UniformCost(0, 1)))
-            x[i, j] = allocate_batch(market, np.array([cost]))[0][0]
+    for i in tqdm(range(points), desc="overproduction: rows", unit="row", disable=not progress,
+                  file=sys.stderr, leave=False):
+        for j in range(points):
+            market = overproduction_market(demands[i], demands[j], rho=rho, gamma=gamma)
+            near = x[i, j - 1] if j else (x[i - 1, 0] if i else None)
+            x[i, j] = _solve_near(market, weights, near)
     return demands, x
+
+
+def _solve_near(market: ProcurementMarket, weights, near) -> np.ndarray:
+    if near is None:
+        return allocate_batch(market, weights)[0][0]
+    start = near[None]
+    return allocate_near(market, weights, start, binding_code(market, start))[0][0]
 
 
 def write_table1(per_draw: pd.DataFrame, table: pd.DataFrame, market: ProcurementMarket, out: Path,
                  seed: int, market_seed: int) -> list[Path]:
-    """Write ``table1.csv``, ``table1_draws.parquet``, ``summary.json`` and ``table1.png`` (box plots)."""
+    """Write ``table1.csv``, ``table1_draws.parquet`` (seed and market in its metadata),
+    ``summary.json`` and ``table1.png`` (box plots)."""
     from analysis.plots import plot_procurement_boxes
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "table1.csv", out / "table1_draws.parquet", out / "summary.json", out / "table1.png"]
+    parameters = {"job": "procurement table1", "seed": seed, "market_seed": market_seed,
+                  "draws": int(per_draw["draw"].max()) + 1, "market": _describe(market)}
     table.to_csv(paths[0])
+    per_draw = per_draw.copy()
+    per_draw.attrs = _plain(parameters)
     per_draw.to_parquet(paths[1], index=False)
-    write_json(paths[2], {"job": "procurement table1", "seed": seed, "market_seed": market_seed,
-                          "market": {"demand": market.demand, "rho": market.rho, "mu": market.mu,
-                                     "gamma": market.gamma, "costs": [repr(c) for c in market.costs]},
-                          "table": table.reset_index().to_dict(orient="records")})
+    write_json(paths[2], parameters | {"table": table.reset_index().to_dict(orient="records")})
     plot_procurement_boxes(per_draw).savefig(paths[3], dpi=120)
     return paths
+
+
+def _describe(market: ProcurementMarket) -> dict:
+    return {"demand": market.demand, "rho": market.rho, "mu": market.mu, "gamma": market.gamma,
+            "costs": [repr(c) for c in market.costs]}
+
+
+def _plain(value):
+    """``value`` with arrays turned into lists (for parquet metadata)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
 
 
 def add_arguments(parser) -> None:
@@ -100,9 +215,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("experiment", choices=("table1", "genai", "overproduction"),
                         help="table1: revenue and welfare of M1-M6; genai: Table 2 with and without GenAI; "
                              "overproduction: the optimal allocation over demands")
-    parser.add_argument("--draws", type=int, default=1000, help="cost draws (table1; genai uses 200 per market)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the cost draws")
+    parser.add_argument("--draws", type=int, default=None,
+                        help="cost draws (table1: 1000 in all; genai: 200 per market)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cost draws (genai: also of the markets)")
     parser.add_argument("--market-seed", type=int, default=3, help="seed of the table1 market's hyperparameters")
+    parser.add_argument("--trajectories", type=int, default=10, help="genai: markets drawn")
+    parser.add_argument("--points", type=int, default=40, help="overproduction: grid points per demand")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--out", type=Path, default=Path("results/procurement"), help="output directory")
 
 
@@ -110,38 +229,52 @@ def run(args) -> int:
     """Run one procurement experiment and write its tables and figures."""
     import time
 
-    from abm.storage import write_json
-
     args.out.mkdir(parents=True, exist_ok=True)
+    progress, start = not args.no_progress, time.perf_counter()
     if args.experiment == "table1":
-        start = time.perf_counter()
-        per_draw, table, market = table1(args.draws, args.seed, args.market_seed)
-        print(f"Table 1 ({args.draws} cost draws, market seed {args.market_seed}, exact payment quadrature, "
+        draws = 1000 if args.draws is None else args.draws
+        per_draw, table, market = table1(draws, args.seed, args.market_seed, progress=progress)
+        print(f"Table 1 ({draws} cost draws, market seed {args.market_seed}, adaptive payment quadrature, "
               f"{time.perf_counter() - start:.1f} s):")
         print(table.to_string(float_format="{:.3f}".format))
         paths = write_table1(per_draw, table, market, args.out, args.seed, args.market_seed)
     elif args.experiment == "genai":
-        table = genai_table(seed=args.seed)
-        print("Table 2: M1 with and without GenAI (mu = 0), one market per row:")
+        draws = 200 if args.draws is None else args.draws
+        table = genai_table(args.trajectories, draws, args.seed, progress=progress)
+        print(f"Table 2: M1 with and without GenAI (mu = 0), one market per row "
+              f"({time.perf_counter() - start:.1f} s):")
         print(table.to_string(index=False, float_format="{:.2f}".format))
         means = table.mean()
         print(f"means: revenue {means.revenue_without_genai:.2f} -> {means.revenue_with_genai:.2f}, "
               f"welfare {means.welfare_without_genai:.2f} -> {means.welfare_with_genai:.2f}")
-        paths = [args.out / "table2.csv", args.out / "table2.json"]
-        table.to_csv(paths[0], index=False)
-        write_json(paths[1], {"job": "procurement genai", "seed": args.seed,
-                              "table": table.to_dict(orient="records")})
+        paths = _write_genai(table, args.out, {"job": "procurement genai", "seed": args.seed, "draws": draws,
+                                               "trajectories": args.trajectories})
     else:
-        from analysis.plots import plot_overproduction
-
-        demands, allocation = overproduction_maps()
+        demands, allocation = overproduction_maps(args.points, progress=progress)
         x1 = allocation[:, -1, 0]
         print(f"overproduction (c = (0.5, 0.5), rho = 4, gamma = 0.5, mu_12 = 1): at d_2 = 20, x_1 = "
               f"{x1[0]:.4f} for d_1 = {demands[0]:.1f} and {x1[demands < 9].min():.4f}..{x1[demands < 9].max():.4f} "
-              "for every d_1 below 9")
-        paths = [args.out / "overproduction.png", args.out / "overproduction.csv"]
-        plot_overproduction(demands, allocation).savefig(paths[0], dpi=120)
-        grid = np.array([(a, b, *allocation[i, j]) for i, a in enumerate(demands) for j, b in enumerate(demands)])
-        pd.DataFrame(grid, columns=["d1", "d2", "x1", "x2"]).to_csv(paths[1], index=False)
+              f"for every d_1 below 9 ({time.perf_counter() - start:.1f} s)")
+        paths = _write_overproduction(demands, allocation, args.out)
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _write_genai(table: pd.DataFrame, out: Path, parameters: dict) -> list[Path]:
+    from analysis.procurement import plot_genai
+
+    paths = [out / "table2.csv", out / "table2.json", out / "table2.png"]
+    table.to_csv(paths[0], index=False)
+    write_json(paths[1], parameters | {"table": table.to_dict(orient="records")})
+    plot_genai(table).savefig(paths[2], dpi=120)
+    return paths
+
+
+def _write_overproduction(demands, allocation, out: Path) -> list[Path]:
+    from analysis.plots import plot_overproduction
+
+    paths = [out / "overproduction.png", out / "overproduction.csv"]
+    plot_overproduction(demands, allocation).savefig(paths[0], dpi=120)
+    grid = np.array([(a, b, *allocation[i, j]) for i, a in enumerate(demands) for j, b in enumerate(demands)])
+    pd.DataFrame(grid, columns=["d1", "d2", "x1", "x2"]).to_csv(paths[1], index=False)
+    return paths

@@ -80,10 +80,17 @@ def _procurement(out: Path, quick: bool) -> list[Path]:
 
 
 def _validate(out: Path, quick: bool) -> list[Path]:
-    from analysis.validation import run_checks, write_report
+    from analysis.validation import run_checks, run_departures, write_report
 
     checks = run_checks(out / "validation", quick=quick)
-    return [write_report(checks, out / "validation", seed=2026, quick=quick)]
+    departures = run_departures(out / "validation", quick=quick)
+    return [write_report(checks, out / "validation", seed=2026, quick=quick, departures=departures)]
+
+
+def _dashboard(out: Path, quick: bool) -> list[Path]:
+    from abm.dashboard.screenshots import take_screenshots
+
+    return take_screenshots(out / "dashboard")  # the same browser code as tests/test_dashboard.py
 
 
 #: Every figure and table of the docs, by name, with the job that makes it.
@@ -94,6 +101,7 @@ SPECIFICATIONS = {
     "sweep": _sweep,
     "procurement": _procurement,
     "validate": _validate,
+    "dashboard": _dashboard,
 }
 
 
@@ -111,7 +119,9 @@ def reproduce(out=None, quick: bool = False, only=None, progress: bool = False) 
     ValueError
         For an unknown specification, or a quick run aimed at ``docs/figures``.
     """
-    out = Path(out) if out is not None else (Path("results/reproduce_quick") if quick else DOCS_FIGURES)
+    from abm.storage import output_dir
+
+    out = output_dir(out) if out is not None else (Path("results/reproduce_quick") if quick else DOCS_FIGURES)
     if quick and out.resolve() == DOCS_FIGURES.resolve():
         raise ValueError(f"--quick numbers are not the documented ones: refusing to write into {DOCS_FIGURES}; "
                          "give another --out")

@@ -11,6 +11,7 @@ import pandas as pd
 from abm.storage import write_json
 from abm.simulation.static_market.model import learn_static_prices
 from abm.theory.static import (
+    DEFAULT_BETA,
     InformationMarket,
     Outcome,
     free_for_all,
@@ -22,8 +23,8 @@ from abm.theory.static import (
 NAME = "static"
 HELP = "solve the static market: Stackelberg equilibrium, social optimum, originality penalty"
 
-#: The embedded default market: three innovators and nine rank-and-file creators.
-DEFAULT_BETA = (0.0, 0.05, 0.1, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+#: Most rounds ``--rounds`` may ask of the learning firm.
+MAX_ROUNDS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--value", type=float, default=1.0, help="value v of one unit of precision")
     parser.add_argument("--rounds", type=int, default=200,
                         help="rounds of the learning firm's tatonnement (0 to skip)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the learning firm's initial prices")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the learning firm's initial prices (default 0)")
     parser.add_argument("--out", type=Path, default=Path("results/static"), help="output directory")
 
 
@@ -184,8 +185,18 @@ def run(args) -> int:
     market = InformationMarket(beta, cost=args.cost, sigma2=args.sigma2, value=args.value)
     if args.rounds < 0:
         raise ValueError(f"--rounds must be >= 0, got {args.rounds}")
-    report = static_report(market, rounds=args.rounds, seed=args.seed)
+    if args.rounds > MAX_ROUNDS:
+        raise ValueError(f"--rounds must be at most {MAX_ROUNDS} (the learning firm keeps one table row per round), "
+                         f"got {args.rounds}")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.seed is not None and args.rounds == 0:
+        raise ValueError("--seed seeds the learning firm's rounds: not used with --rounds 0")
+    from abm.storage import output_dir
+
+    out = output_dir(args.out)
+    report = static_report(market, rounds=args.rounds, seed=args.seed or 0)
     print(format_static_report(report))
-    paths = write_static_report(report, args.out)
+    paths = write_static_report(report, out)
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -152,14 +152,20 @@ class CreatorType:
     ----------
     mass : float
         Potential mass ``M_k > 0``; ``N_k(p) = M_k G_k(p^2 / (2 cost))`` of it is active.
-    beta : float
-        Loading on the common factor, ``>= 0``.
+    beta : float or Characteristic
+        Loading on the common factor, ``>= 0``: one number for the whole type, or a
+        distribution (:mod:`abm.theory.heterogeneity`) from which every creator draws its own.
     outside_option : OutsideOptions
         Distribution ``G_k`` of outside options (payoff per unit time).
-    cost : float
-        Effort cost coefficient ``c_k > 0``; active creators exert ``e(p) = p / c_k``.
+    cost : float or Characteristic
+        Effort cost coefficient ``c_k > 0`` (or its distribution); active creators exert
+        ``e(p) = p / c``.
     initial_stock : float
         Data stock ``X_k(0) >= 0``.
+
+    The supply functions (:meth:`active_mass`, :meth:`inflow`, ...) are those of a type
+    whose creators share one loading and one cost; a type with distributed characteristics
+    is first split into such classes (:meth:`classes`, :func:`split_into_classes`).
     """
 
     mass: float
@@ -169,15 +175,57 @@ class CreatorType:
     initial_stock: float = 0.0
 
     def __post_init__(self) -> None:
+        from abm.theory.heterogeneity import characteristic_from_value
+
         object.__setattr__(self, "mass", require_positive(self.mass, "mass"))
-        object.__setattr__(self, "beta", require_nonnegative(self.beta, "beta"))
-        object.__setattr__(self, "cost", require_positive(self.cost, "cost"))
+        for name, check in (("beta", require_nonnegative), ("cost", require_positive)):
+            characteristic = characteristic_from_value(getattr(self, name), name)
+            if characteristic.is_fixed:
+                value = float(characteristic.ppf(0.5))
+                object.__setattr__(self, name, check(value, name))
+            else:
+                if name == "cost" and float(characteristic.ppf(0.0)) <= 0.0:
+                    raise ValueError("cost: a cost distribution must stay above 0 (its lowest value is 0)")
+                object.__setattr__(self, name, characteristic)
         object.__setattr__(self, "initial_stock", require_nonnegative(self.initial_stock, "initial_stock"))
         if not isinstance(self.outside_option, OutsideOptions):
             raise ValueError(f"outside_option must be an OutsideOptions distribution, got {self.outside_option!r}")
 
+    @property
+    def is_homogeneous(self) -> bool:
+        """Whether every creator of the type has the same loading and cost."""
+        return isinstance(self.beta, float) and isinstance(self.cost, float)
+
+    @property
+    def beta_mean(self) -> float:
+        """The type's mean loading (its loading when all share one)."""
+        return self.beta if isinstance(self.beta, float) else self.beta.mean()
+
+    def classes(self, count: int) -> list["CreatorType"]:
+        """The type split into classes of creators sharing one loading and one cost.
+
+        Each distributed characteristic gets ``count`` equal-probability classes (the atoms,
+        for a discrete one; :meth:`~abm.theory.heterogeneity.Characteristic.classes`); loading
+        and cost are independent, so the classes are their product, each with its share of
+        the mass and of the initial stock and the type's outside-option distribution.
+        """
+        from abm.theory.heterogeneity import characteristic_from_value
+
+        if self.is_homogeneous:
+            return [self]
+        betas, beta_weights = characteristic_from_value(self.beta, "beta").classes(count)
+        costs, cost_weights = characteristic_from_value(self.cost, "cost").classes(count)
+        return [CreatorType(self.mass * wb * wc, float(b), self.outside_option, float(c), self.initial_stock * wb * wc)
+                for b, wb in zip(betas, beta_weights) for c, wc in zip(costs, cost_weights)]
+
+    def _require_homogeneous(self) -> None:
+        if not self.is_homogeneous:
+            raise ValueError("this creator type's loading or cost is distributed: split it into classes first "
+                             "(CreatorType.classes, split_into_classes)")
+
     def active_mass(self, price):
         """``N_k(p)``: mass of creators for whom entering beats the outside option."""
+        self._require_homogeneous()
         return self.mass * self.outside_option.cdf(np.square(price) / (2.0 * self.cost))
 
     def effort(self, price):
@@ -227,10 +275,10 @@ class DynamicMarket:
         object.__setattr__(self, "sigma0_sq", require_nonnegative(self.sigma0_sq, "sigma0_sq"))
         object.__setattr__(self, "kappa", require_nonnegative(self.kappa, "kappa"))
         object.__setattr__(self, "depreciation", require_nonnegative(self.depreciation, "depreciation"))
-        if not self.rank_and_file.beta > self.innovators.beta:
+        if not self.rank_and_file.beta_mean > self.innovators.beta_mean:
             raise ValueError(
-                "rank_and_file.beta must exceed innovators.beta "
-                f"(got {self.rank_and_file.beta} <= {self.innovators.beta})"
+                "rank_and_file.beta must exceed innovators.beta (on average, where distributed) "
+                f"(got {self.rank_and_file.beta_mean} <= {self.innovators.beta_mean})"
             )
 
     @property
@@ -239,14 +287,103 @@ class DynamicMarket:
         return (self.innovators, self.rank_and_file)
 
     @property
+    def groups(self) -> np.ndarray:
+        """The type (0 innovators, 1 rank-and-file) of each entry of :attr:`types`."""
+        return np.array([0, 1])
+
+    @property
+    def is_homogeneous(self) -> bool:
+        """Whether every creator of a type shares its type's loading and cost."""
+        return all(t.is_homogeneous for t in self.types)
+
+    @property
     def betas(self) -> np.ndarray:
-        """Loadings of the two types."""
-        return np.array([t.beta for t in self.types])
+        """Loadings of the two types (mean loadings where distributed)."""
+        return np.array([t.beta_mean for t in self.types])
 
     @property
     def initial_stocks(self) -> np.ndarray:
         """``X(0)`` of the two types."""
         return np.array([t.initial_stock for t in self.types])
+
+
+#: Classes per distributed characteristic in the fluid limit of a heterogeneous market.
+DEFAULT_CLASSES = 32
+
+
+@dataclass(frozen=True)
+class ClassMarket:
+    """A dynamic market whose types are split into classes of creators sharing one loading and cost.
+
+    The fluid limit of a population with distributed characteristics (one stock per class,
+    the same ODE); it offers the attributes of :class:`DynamicMarket` that the fluid-limit
+    functions use, with ``types`` the classes and ``groups`` each class's type.
+
+    Attributes
+    ----------
+    types : tuple of CreatorType
+        The classes, each homogeneous.
+    groups : tuple of int
+        0 (innovators) or 1 (rank-and-file) per class (a tuple, so the market stays hashable).
+    innovators, rank_and_file : CreatorType
+        The original types (their mean loadings set the reported discount and barrier).
+    value, sigma0_sq, kappa, depreciation : float
+    """
+
+    types: tuple
+    groups: tuple
+    innovators: CreatorType
+    rank_and_file: CreatorType
+    value: float
+    sigma0_sq: float
+    kappa: float
+    depreciation: float
+
+    @property
+    def betas(self) -> np.ndarray:
+        """Loading of each class."""
+        return np.array([t.beta for t in self.types])
+
+    @property
+    def initial_stocks(self) -> np.ndarray:
+        """``X(0)`` of each class (the type's initial stock split by class mass)."""
+        return np.array([t.initial_stock for t in self.types])
+
+    @property
+    def is_homogeneous(self) -> bool:
+        """Classes are homogeneous by construction."""
+        return True
+
+
+def split_into_classes(market, classes: int = DEFAULT_CLASSES):
+    """``market`` itself if homogeneous, else its :class:`ClassMarket` with ``classes`` classes
+    per distributed characteristic (:meth:`CreatorType.classes`)."""
+    if market.is_homogeneous:
+        return market
+    split = [creator.classes(classes) for creator in (market.innovators, market.rank_and_file)]
+    return ClassMarket(types=tuple(split[0] + split[1]), groups=(0,) * len(split[0]) + (1,) * len(split[1]),
+                       innovators=market.innovators, rank_and_file=market.rank_and_file, value=market.value,
+                       sigma0_sq=market.sigma0_sq, kappa=market.kappa, depreciation=market.depreciation)
+
+
+def by_group(values, groups) -> np.ndarray:
+    """Per type (innovators, rank-and-file): the sum of per-class ``values``; the values
+    themselves when every type is one class."""
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    if values.shape[-1] == 2 and np.array_equal(groups, (0, 1)):
+        return values
+    return np.stack([values[..., groups == g].sum(axis=-1) for g in (0, 1)], axis=-1)
+
+
+def _group_prices(prices, inflows, groups) -> np.ndarray:
+    """Per type: the class price if one class, else the effort-weighted mean price of its classes."""
+    prices, groups = np.asarray(prices, dtype=float), np.asarray(groups)
+    if prices.size == 2 and np.array_equal(groups, (0, 1)):
+        return prices
+    inflows = np.asarray(inflows, dtype=float)
+    paid, supplied = by_group(prices * inflows, groups), by_group(inflows, groups)
+    plain = np.array([prices[groups == g].mean() for g in (0, 1)])
+    return np.divide(paid, supplied, out=plain, where=supplied > 0)
 
 
 # --- precision and marginal values -----------------------------------------------------------
@@ -394,12 +531,17 @@ def _best_on(market: DynamicMarket, margins, low: float, high: float, top: float
 def rank_and_file_discount(market: DynamicMarket, stocks, current_precision=None) -> float:
     r"""``g = (1 + sigma^2(P) beta_C^2 X_C)^{-2}`` (Eq. 13), exact when ``beta_O = 0``.
 
-    The rank-and-file marginal value relative to an innovator's (``m_C / m_O = g``).
+    The rank-and-file marginal value relative to an innovator's (``m_C / m_O = g``). With
+    distributed loadings ``beta_C`` is the rank-and-file mean loading and ``X_C`` their total
+    stock (an approximation: the paper's formula is for one loading).
     """
     if current_precision is None:
         current_precision = precision(market, stocks)
     sigma_sq = market.sigma0_sq + market.kappa * current_precision
-    return (1.0 + sigma_sq * market.rank_and_file.beta**2 * np.asarray(stocks)[..., 1]) ** -2.0
+    stocks = np.asarray(stocks, dtype=float)
+    per_class = stocks.shape[-1] == len(market.groups)
+    rank_and_file_stock = (by_group(stocks, market.groups) if per_class else stocks)[..., 1]
+    return (1.0 + sigma_sq * market.rank_and_file.beta_mean**2 * rank_and_file_stock) ** -2.0
 
 
 def supply_ratio(market: DynamicMarket, price):
@@ -409,8 +551,18 @@ def supply_ratio(market: DynamicMarket, price):
     weighted by ``1 / c_k`` so the cap of Prop. 5 stays exact. ``inf`` where only
     rank-and-file creators are active, ``nan`` where nobody is.
     """
+    innovators, rank_and_file = group_inflows(split_into_classes(market), price)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return market.rank_and_file.inflow(price) / market.innovators.inflow(price)
+        return rank_and_file / innovators
+
+
+def group_inflows(market, price) -> tuple:
+    """``(E_O(p), E_C(p))``: effort supplied per unit time by each type at a uniform price."""
+    inflows = [creator.inflow(price) for creator in market.types]
+    if len(inflows) == 2 and np.array_equal(market.groups, (0, 1)):
+        return inflows[0], inflows[1]
+    groups = market.groups
+    return (sum(f for f, g in zip(inflows, groups) if g == 0), sum(f for f, g in zip(inflows, groups) if g == 1))
 
 
 def price_cap(market: DynamicMarket, discount: float, supply=None) -> float:
@@ -427,7 +579,9 @@ def price_cap(market: DynamicMarket, discount: float, supply=None) -> float:
         ``price -> (E_O, E_C)``; defaults to the analytic supply of ``market``. The
         agent-based model passes its agents' empirical supply.
     """
-    supply = supply or (lambda p: (market.innovators.inflow(p), market.rank_and_file.inflow(p)))
+    if supply is None:
+        classes = split_into_classes(market)
+        supply = lambda p: group_inflows(classes, p)  # noqa: E731
     discount = float(np.clip(discount, 0.0, 1.0))
 
     def gap(price: float) -> float:
@@ -536,18 +690,18 @@ def round_prices(market: DynamicMarket, margins, regime=None, settings=None, bes
 
     best_uniform_price = best_uniform_price or (lambda: myopic_price(market, margins))
     if regime is None:
-        prices = np.full(2, best_uniform_price())
+        prices = np.full(len(market.types), best_uniform_price())
     else:
         context = PricingContext(market.value, np.asarray(margins), best_uniform_price)
         prices = np.asarray(regime.unit_prices(context, settings), dtype=float)
     tariff = bool(getattr(regime, "settles_by_tariff", False))
     terms = {} if not tariff else dict(operating_cost=settings.operating_cost, firm_outside=settings.firm_outside,
                                         bargaining_power=settings.bargaining_power)
-    settlement = settle_round(prices, *_active_aggregates(market, prices), kind=[0, 1], tariff=tariff,
+    settlement = settle_round(prices, *_active_aggregates(market, prices), kind=market.groups, tariff=tariff,
                               **terms)
     if not settlement.feasible:
-        prices = np.zeros(2)
-        settlement = settle_round(prices, *_active_aggregates(market, prices), kind=[0, 1])
+        prices = np.zeros_like(prices)
+        settlement = settle_round(prices, *_active_aggregates(market, prices), kind=market.groups)
     return prices, settlement
 
 
@@ -558,14 +712,28 @@ def _state(market: DynamicMarket, time: float, stocks, regime=None, settings=Non
     ``trap`` is the constant price trap, passed in so a table computes it once; ``price``,
     if given, is the firm's uniform price (one branch of a discontinuous supply).
     """
+    return _state_and_prices(market, time, stocks, regime, settings, trap, price)[0]
+
+
+def _state_and_prices(market, time: float, stocks, regime=None, settings=None, trap=None,
+                      price: float | None = None) -> tuple[dict, np.ndarray]:
+    """:func:`_state`'s row and the prices posted to each entry of ``market.types``."""
     stocks = np.asarray(stocks, dtype=float)
     current, margins = model_state(market, stocks)
     uniform = None if price is None else (lambda: price)
     prices, settlement = round_prices(market, margins, regime, settings, uniform)
     inflows = np.array([t.inflow(p) for t, p in zip(market.types, prices)])
     active = np.array([t.active_mass(p) for t, p in zip(market.types, prices)], dtype=float)
-    return trajectory_row(market, time, prices, stocks, current, margins, inflows, active, settlement,
-                          trap=trap)
+    groups = np.asarray(market.groups)
+    if len(market.types) == 2:
+        return trajectory_row(market, time, prices, stocks, current, margins, inflows, active, settlement,
+                              trap=trap), prices
+    # Classes: report per type, with the mass-weighted mean marginal value of each type's classes.
+    masses = np.array([t.mass for t in market.types])
+    type_margins = by_group(margins * masses, groups) / by_group(masses, groups)
+    return trajectory_row(market, time, _group_prices(prices, inflows, groups), by_group(stocks, groups), current,
+                          type_margins, by_group(inflows, groups), by_group(active, groups), settlement, trap=trap,
+                          data_value=market.value * float(margins @ inflows), stock_value=float(margins @ stocks)), prices
 
 
 def trajectory_row(market: DynamicMarket, time: float, prices, stocks, current_precision: float, margins,
@@ -606,7 +774,7 @@ def trajectory_row(market: DynamicMarket, time: float, prices, stocks, current_p
         "discount": discount,
         "price_cap": price_cap(market, discount, supply=supply),
         "price_trap": price_trap(market, supply) if trap is None else trap,
-        "precision_barrier": precision_barrier(market.sigma0_sq, market.kappa, market.rank_and_file.beta),
+        "precision_barrier": precision_barrier(market.sigma0_sq, market.kappa, market.rank_and_file.beta_mean),
     }
 
 
@@ -647,7 +815,7 @@ def _table(market: DynamicMarket, times, stocks, regime=None, settings=None) -> 
 
 def solve_fluid(market: DynamicMarket, horizon: float, times=None, rtol: float = 1e-8, atol: float = 1e-10,
                 regime=None, settings=None, max_evaluations: int = MAX_EVALUATIONS,
-                max_seconds: float = MAX_SECONDS) -> pd.DataFrame:
+                max_seconds: float = MAX_SECONDS, classes: int = DEFAULT_CLASSES) -> pd.DataFrame:
     """Integrate the fluid-limit ODE (Eq. 8 at the regime's prices) with LSODA.
 
     With continuous supply, or a regime whose prices are not the firm's own, this is
@@ -672,11 +840,15 @@ def solve_fluid(market: DynamicMarket, horizon: float, times=None, rtol: float =
         :data:`MAX_EVALUATIONS`.
     max_seconds : float
         Most wall time, default :data:`MAX_SECONDS`.
+    classes : int
+        Classes per distributed loading or cost (:func:`split_into_classes`): the fluid
+        limit of a heterogeneous population has one stock per class.
 
     Returns
     -------
     DataFrame
-        One row per reported time with the :data:`TRAJECTORY_COLUMNS`; ``attrs`` holds the
+        One row per reported time with the :data:`TRAJECTORY_COLUMNS` (per type: sums over
+        its classes; prices effort-weighted means; marginal values mass-weighted means); ``attrs`` holds the
         solve's ``evaluations``, ``switches`` (changes of mode or of the side of a jump
         price) and ``seconds``.
 
@@ -687,7 +859,12 @@ def solve_fluid(market: DynamicMarket, horizon: float, times=None, rtol: float =
     """
     horizon = require_positive(horizon, "horizon")
     times = np.linspace(0.0, horizon, 201) if times is None else np.asarray(times, dtype=float)
+    market = split_into_classes(market, classes)
     sliding = jump_prices(market).size > 0 and (regime is None or getattr(regime, "firm_prices", False))
+    if sliding and len(market.types) != 2:
+        raise FluidSolverError("this market's supply jumps (a point-mass outside option) and its loadings or costs "
+                               "are distributed: the sliding solution is computed for two homogeneous types only; "
+                               "use fluid_rounds, or give the outside option a width")
     bound = _WorkBound(market, horizon, max_evaluations, max_seconds, sliding)
     if sliding:
         table = _FilippovSolver(market, rtol, atol, bound).solve(horizon, times, regime, settings)
@@ -1030,7 +1207,8 @@ def _margins_of_rows(market: DynamicMarket, stocks: np.ndarray) -> np.ndarray:
                                      market.betas)
 
 
-def fluid_rounds(market: DynamicMarket, dt: float, n_rounds: int, regime=None, settings=None) -> pd.DataFrame:
+def fluid_rounds(market: DynamicMarket, dt: float, n_rounds: int, regime=None, settings=None,
+                 classes: int = DEFAULT_CLASSES) -> pd.DataFrame:
     """The fluid limit in discrete rounds: the agent-based schedule with exact supply curves.
 
     Each round the myopic price is set from the current stocks and held for ``dt``; stocks
@@ -1040,25 +1218,28 @@ def fluid_rounds(market: DynamicMarket, dt: float, n_rounds: int, regime=None, s
     state zigzags about the switching surface: a band of width ``O(dt)`` about the sliding
     solution. Warns (:class:`RoundLengthWarning`) if some round moves a data stock or a
     marginal value by more than :data:`ROUND_CHANGE_TARGET` (:func:`round_length_check`).
+    A heterogeneous market is split into ``classes`` classes per distributed characteristic.
     """
     dt = require_positive(dt, "dt")
+    market = split_into_classes(market, classes)
     decay, growth = round_factors(market.depreciation, dt)
     stocks = market.initial_stocks
-    rows = []
+    rows, states, posted = [], [], []
     trap = price_trap(market)
     for step in range(int(n_rounds)):
-        row = _state(market, step * dt, stocks, regime, settings, trap)
+        row, prices = _state_and_prices(market, step * dt, stocks, regime, settings, trap)
         rows.append(row)
-        inflows = np.array([t.inflow(row[f"price_{name}"]) for t, name in zip(market.types, TYPE_NAMES)])
+        states.append(stocks)
+        posted.append(prices)
+        inflows = np.array([t.inflow(p) for t, p in zip(market.types, prices)])
         stocks = decay * stocks + growth * inflows
     frame = pd.DataFrame(rows, columns=list(TRAJECTORY_COLUMNS))
-    _warn_if_rounds_too_long(market, dt, frame)
+    if rows:
+        _warn_if_rounds_too_long(market, dt, np.array(states), np.array(posted))
     return frame
 
 
-def _warn_if_rounds_too_long(market: DynamicMarket, dt: float, frame: pd.DataFrame) -> None:
-    stocks = frame[[f"stock_{name}" for name in TYPE_NAMES]].to_numpy()
-    prices = frame[[f"price_{name}" for name in TYPE_NAMES]].to_numpy()
+def _warn_if_rounds_too_long(market: DynamicMarket, dt: float, stocks: np.ndarray, prices: np.ndarray) -> None:
     change, suggested = round_length_check(market, dt, stocks, prices)
     if change > ROUND_CHANGE_TARGET:
         warnings.warn(

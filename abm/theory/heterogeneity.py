@@ -55,14 +55,18 @@ class Characteristic:
         return False
 
     def draw(self, size: int, rng, sampling: str) -> np.ndarray:
-        """``size`` values for a population: random draws from ``rng`` or midpoint quantiles.
+        """``size`` values for a population: random draws from ``rng``, or the midpoint quantiles
+        in an order shuffled by ``rng``.
 
-        The characteristic's own ``sampling``, when set, overrides the scenario's.
+        The shuffle keeps a characteristic independent of the creator's other draws (its
+        outside option's quantiles come in increasing order). The characteristic's own
+        ``sampling``, when set, overrides the scenario's.
         """
         method = self.sampling or sampling
+        rng = np.random.default_rng(rng)
         if method == "random":
-            return self.ppf(np.random.default_rng(rng).uniform(size=size))
-        return self.ppf((np.arange(size) + 0.5) / size)
+            return self.ppf(rng.uniform(size=size))
+        return rng.permutation(self.ppf((np.arange(size) + 0.5) / size))
 
     def classes(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """``(values, weights)`` of ``count`` equal-probability classes for the fluid limit.
@@ -87,7 +91,7 @@ class Characteristic:
             value = getattr(self, f.name)
             if f.name == "sampling" and value is None:
                 continue
-            table[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
+            table[f.name] = list(value) if isinstance(value, tuple) else value
         return table
 
 
@@ -200,10 +204,13 @@ class TruncatedNormalValues(Characteristic):
 
 @dataclass(frozen=True)
 class DiscreteValues(Characteristic):
-    """Finitely many ``values`` with probabilities ``weights`` (normalised to sum to 1)."""
+    """Finitely many ``values`` with probabilities ``weights`` (normalised to sum to 1).
 
-    values: np.ndarray
-    weights: np.ndarray
+    Both are kept as sorted tuples, so the distribution (and a market holding it) is hashable.
+    """
+
+    values: tuple
+    weights: tuple
     sampling: str | None = None
 
     def __post_init__(self) -> None:
@@ -213,24 +220,24 @@ class DiscreteValues(Characteristic):
         if np.any(values < 0) or np.any(weights < 0) or weights.sum() <= 0:
             raise ValueError("discrete.values must be >= 0 and discrete.weights >= 0 with a positive sum")
         order = np.argsort(values, kind="stable")
-        object.__setattr__(self, "values", frozen_array(values[order], "discrete.values"))
-        object.__setattr__(self, "weights", frozen_array(weights[order] / weights.sum(), "discrete.weights"))
+        object.__setattr__(self, "values", tuple(float(v) for v in values[order]))
+        object.__setattr__(self, "weights", tuple(float(w) for w in weights[order] / weights.sum()))
         object.__setattr__(self, "sampling", _sampling(self.sampling))
 
     @property
     def is_fixed(self) -> bool:
-        return self.values.size == 1
+        return len(self.values) == 1
 
     def ppf(self, share):
-        cumulative = np.cumsum(self.weights)
-        index = np.searchsorted(cumulative, np.asarray(share, dtype=float), side="right")
-        return self.values[np.minimum(index, self.values.size - 1)]
+        values = np.array(self.values)
+        index = np.searchsorted(np.cumsum(self.weights), np.asarray(share, dtype=float), side="right")
+        return values[np.minimum(index, values.size - 1)]
 
     def classes(self, count: int):
-        return self.values.copy(), self.weights.copy()
+        return np.array(self.values), np.array(self.weights)
 
     def mean(self) -> float:
-        return float(self.values @ self.weights)
+        return float(np.dot(self.values, self.weights))
 
 
 #: Names used in scenario files, mapped to the distribution classes.
@@ -253,10 +260,7 @@ def characteristic_from_value(value, where: str) -> Characteristic:
     if isinstance(value, Characteristic):
         return value
     if not isinstance(value, dict):
-        try:
-            return Fixed(value)
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
+        return Fixed(require_nonnegative(value, where))
     table = dict(value)
     name = table.pop("distribution", None)
     if name not in CHARACTERISTICS:

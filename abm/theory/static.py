@@ -26,6 +26,7 @@ from abm.theory.information import (
 )
 
 __all__ = [
+    "DEFAULT_BETA",
     "InformationMarket",
     "Outcome",
     "SignalDraws",
@@ -41,6 +42,9 @@ __all__ = [
     "simulate_signals",
     "gls_estimate",
 ]
+
+#: The embedded default static market's loadings: three innovators and nine rank-and-file creators.
+DEFAULT_BETA = (0.0, 0.05, 0.1, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 
 #: Share of the marginal value of precision a creator's effort receives (Lemma 10):
 #: the monopsonist pays half of it, the planner all of it.

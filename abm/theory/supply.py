@@ -15,6 +15,7 @@ and supply-elasticity assumptions.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 
@@ -29,6 +30,7 @@ __all__ = [
     "LogNormal",
     "Uniform",
     "PointMass",
+    "IsoElastic",
     "DISTRIBUTIONS",
     "outside_options_from_dict",
     "entry_price",
@@ -56,6 +58,11 @@ def best_response(price, entry_price, cost):
     active = np.greater_equal(price, entry_price)
     effort = np.where(active, np.divide(price, cost), 0.0)
     return active, (effort if effort.ndim else float(effort))
+
+
+#: Largest lognormal ``sigma``: ``exp(sigma^2 / 2)`` (in the mean surplus) overflows float64 near 37.7,
+#: and at 10 the population already spans dozens of orders of magnitude.
+MAX_LOGNORMAL_SIGMA = 10.0
 
 
 class OutsideOptions:
@@ -138,6 +145,9 @@ class LogNormal(OutsideOptions):
     def __post_init__(self) -> None:
         object.__setattr__(self, "median", require_positive(self.median, "lognormal.median"))
         object.__setattr__(self, "sigma", require_positive(self.sigma, "lognormal.sigma"))
+        if self.sigma > MAX_LOGNORMAL_SIGMA:
+            raise ValueError(f"lognormal.sigma must be <= {MAX_LOGNORMAL_SIGMA:g} (the mean's factor exp(sigma^2 / 2) "
+                             f"and the extreme quantiles must stay finite in float64), got {self.sigma!r}")
 
     def cdf(self, payoff):
         payoff = np.asarray(payoff, dtype=float)
@@ -208,12 +218,71 @@ class PointMass(OutsideOptions):
         return (self.value,)
 
 
+@dataclass(frozen=True)
+class IsoElastic(OutsideOptions):
+    r"""The power law parameterised by supply elasticity and level, so either can vary alone.
+
+    ``N(p) = M min(1, level (p / p_ref)^elasticity)``: at the reference price a share
+    ``level`` of the type's mass is active, and supply has constant elasticity ``elasticity``
+    below full entry. The same curve as :class:`PowerLaw` with
+    ``exponent = elasticity / 2`` and ``scale = u_ref level^(-2 / elasticity)``,
+    ``u_ref = p_ref^2 / 2`` (:meth:`as_power_law`). Changing ``elasticity`` at fixed
+    ``level`` rotates supply about the reference price instead of shifting it everywhere.
+
+    The reference payoff assumes the unit effort cost of every shipped scenario; for a type
+    with cost ``c`` the level holds at the price ``p_ref sqrt(c)``.
+
+    Parameters
+    ----------
+    elasticity : float
+        ``d log N / d log p > 0`` below full entry.
+    level : float
+        Share of the mass active at the reference price, in ``(0, 1]``.
+    reference_price : float
+        ``p_ref > 0``.
+    """
+
+    elasticity: float
+    level: float
+    reference_price: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "elasticity", require_positive(self.elasticity, "isoelastic.elasticity"))
+        level = require_positive(self.level, "isoelastic.level")
+        if level > 1:
+            raise ValueError(f"isoelastic.level is a share of the mass and must be <= 1, got {level}")
+        object.__setattr__(self, "level", level)
+        object.__setattr__(self, "reference_price", require_positive(self.reference_price, "isoelastic.reference_price"))
+
+    @functools.cached_property
+    def _power_law(self) -> PowerLaw:
+        return self.as_power_law()
+
+    def as_power_law(self) -> PowerLaw:
+        """The same distribution as a :class:`PowerLaw` (scale and exponent)."""
+        exponent = self.elasticity / 2.0
+        return PowerLaw(0.5 * self.reference_price**2 * self.level ** (-1.0 / exponent), exponent)
+
+    def cdf(self, payoff):
+        return self._power_law.cdf(payoff)
+
+    def ppf(self, share):
+        return self._power_law.ppf(share)
+
+    def integrated_cdf(self, payoff):
+        return self._power_law.integrated_cdf(payoff)
+
+    def kinks(self):
+        return self._power_law.kinks()
+
+
 #: Names used in scenario files, mapped to the distribution classes.
 DISTRIBUTIONS: dict[str, type[OutsideOptions]] = {
     "power_law": PowerLaw,
     "lognormal": LogNormal,
     "uniform": Uniform,
     "point_mass": PointMass,
+    "isoelastic": IsoElastic,
 }
 
 
@@ -225,11 +294,20 @@ def outside_options_from_dict(spec: dict, where: str = "outside_option") -> Outs
     ValueError
         For an unknown distribution name, a missing parameter or an unknown key.
     """
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where} must be a table such as {{ distribution = \"power_law\", scale = 0.5, "
+                         f"exponent = 1.0 }}, got {spec!r}")
     spec = dict(spec)
     name = spec.pop("distribution", None)
-    if name not in DISTRIBUTIONS:
+    if not isinstance(name, str) or name not in DISTRIBUTIONS:
         raise ValueError(f"{where}.distribution must be one of {sorted(DISTRIBUTIONS)}, got {name!r}")
     cls = DISTRIBUTIONS[name]
     expected = {f.name for f in fields(cls)}
     check_keys(spec, expected, f"{where} ({name})", required=expected)
-    return cls(**spec)
+    try:
+        return cls(**spec)
+    except ValueError as error:  # "power_law.scale must be > 0" -> "innovators.outside_option.scale must be > 0 (power_law)"
+        message = str(error)
+        if message.startswith(f"{name}."):
+            message = f"{where}.{message.removeprefix(name + '.')} ({name})"
+        raise ValueError(message) from None

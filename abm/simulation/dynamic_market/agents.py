@@ -1,9 +1,12 @@
 """Mesa agents of the dynamic market: creators of two types, the AI firm and the intermediary.
 
 Creators are real Mesa agents (identity, type, inspection), but their state lives in the
-model's :class:`~abm.simulation.dynamic_market.model.Population` arrays at ``agent.index``, so that a round can run
+model's :class:`~abm.simulation.dynamic_market.model.Population` at ``agent.index``, so that a round can run
 either agent by agent (``shuffle_do("step")``) or as array operations with identical
-results. The firm's pricing rule is a strategy object chosen from :data:`PRICING_RULES`.
+results. The model creates the creator agents the first time someone asks for them, and on
+the array path works a creator's entry, effort and stock out when it is read (bit for bit
+what the creator would have computed). The firm's pricing rule is a strategy object chosen
+from :data:`PRICING_RULES`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ __all__ = ["Creator", "Innovator", "RankAndFileCreator", "AIFirm", "Intermediary
 class Creator(mesa.Agent):
     """A potential creator: enters when the price covers its outside option, then best-responds.
 
-    Attributes are views of the population arrays: ``beta``, ``cost``, ``outside_option``,
+    Attributes read the population's state: ``beta``, ``cost``, ``outside_option``,
     ``entry_price`` and ``mass`` are fixed; ``active``, ``effort``, ``stock`` change each round.
     """
 
@@ -91,7 +94,10 @@ class MyopicPricing:
     against the actual agents' entry prices."""
 
     def price(self, model) -> float:
-        """Price for this round given the model's current marginal values."""
+        """Price for this round given the model's current marginal values (each creator's
+        own, ``(1 - lambda beta_i)^2 / D``, when loadings differ within a type)."""
+        if model.population.heterogeneous:
+            return model.supply.best_price_for_loadings(model.lam, model.feedback, model.market.value)
         return model.supply.best_price(model.margins, model.market.value)
 
     def observe(self, model, price: float, profit: float) -> None:
