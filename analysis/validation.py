@@ -619,8 +619,15 @@ def run_checks(out, quick: bool = False, seed: int = 2026, progress: bool = Fals
     groups = [("static market", lambda: _static_checks(rng)), ("dynamic market", lambda: _dynamic_checks(out, quick)),
               ("mechanisms", lambda: _mechanism_checks(rng, quick)),
               ("procurement", lambda: _procurement_checks(rng, draws=50 if quick else 200)),
-              ("threshold entry", lambda: _threshold_group(out, quick))]
+              ("threshold entry", lambda: _threshold_group(out, quick)),
+              ("creators with their own loadings", lambda: _heterogeneity_group(out, quick))]
     return _run_groups(groups, progress, "validate")
+
+
+def _heterogeneity_group(out: Path, quick: bool) -> list[Check]:
+    from analysis.heterogeneity import heterogeneity_checks
+
+    return heterogeneity_checks(out, quick)
 
 
 def _run_groups(groups, progress: bool, description: str) -> list:

@@ -101,3 +101,11 @@ def test_confidence_interval_matches_the_t_quantile_by_hand():
     mean, low, high = confidence_interval(values)
     # t_{0.975, 2} = 4.302652729911275 (tables); sd = 1.5275252316519468.
     assert mean == pytest.approx(7 / 3) and high - mean == pytest.approx(4.302652729911275 * 1.5275252316519468 / 3 ** 0.5)
+
+
+def test_a_stiff_scenario_is_flagged_with_a_round_length_that_would_not_be():
+    # Rank-and-file mass 20,000 at dt = 0.1: the first round moves their stock from 1 to ~160.
+    summary = summarise(simulate(rank_and_file_mass=20000.0, dt=0.1, horizon=2.0, agents=100, fluid=False))
+    assert summary["round_change_max"] > 100 and summary["dt_suggested"] < 1e-3
+    calm = summarise(simulate(dt=0.05, horizon=2.0, agents=100, fluid=False))
+    assert calm["round_change_max"] < 0.25 and calm["dt_suggested"] == 0.05

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from abm.simulation.run import Replications, replicate
 from abm.storage import claim_output_dir, write_json, write_parquet
-from abm.theory.fluid import SupplyAssumptionWarning
+from abm.theory.fluid import ROUND_CHANGE_TARGET, SupplyAssumptionWarning
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "write_run", "format_run", "scenario_arguments",
            "scenario_from_arguments"]
@@ -87,6 +87,12 @@ def format_run(runs: Replications) -> str:
         interval = f"  [{row.absolute_low:.3g}, {row.absolute_high:.3g}]" if count > 1 else ""
         lines.append(f"  {row.column:<26}{row.absolute:.4g}{interval}   relative {row.relative:.3g}")
     lines += [f"warning: {message}" for message in sorted({m for r in runs.results for m in r.warnings})]
+    change = runs.summaries()["round_change_max"].max()
+    if change > ROUND_CHANGE_TARGET:
+        suggested = runs.summaries()["dt_suggested"].min()
+        lines.append(f"warning: a round moved a data stock or a marginal value by {change:.3g} of itself (tolerated "
+                     f"{ROUND_CHANGE_TARGET:g}): rounds this long depart from the fluid ODE; dt <= {suggested:.3g} "
+                     "would not (summary.json: round_change_max, dt_suggested)")
     return "\n".join(lines)
 
 

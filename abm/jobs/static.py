@@ -167,9 +167,36 @@ def default_market() -> InformationMarket:
     return InformationMarket(np.array(DEFAULT_BETA))
 
 
+def scenario_population(scenario, creators: int, seed: int = 0) -> InformationMarket:
+    """The static market of a dynamic scenario's population: ``creators`` creators of each type,
+    each with its loading drawn from its type's (possibly distributed) loading, as the agents draw
+    them; ``sigma2`` is the scenario's ``sigma0_sq`` (the static market has no recursive bias)
+    and ``value`` its ``v``.
+
+    Raises
+    ------
+    ValueError
+        If the types' effort costs differ or are distributed: the static market has one cost.
+    """
+    from abm.theory.heterogeneity import characteristic_from_value
+
+    market = scenario.market
+    costs = {t.cost for t in market.types}
+    if len(costs) != 1 or not isinstance(next(iter(costs)), float):
+        raise ValueError("--scenario: the static market has one effort cost for every creator; this scenario's "
+                         f"costs differ or are distributed ({[t.cost for t in market.types]})")
+    rng = np.random.default_rng(seed)
+    beta = np.concatenate([characteristic_from_value(t.beta, "beta").draw(creators, rng, scenario.simulation.sampling)
+                           for t in market.types])
+    return InformationMarket(beta, cost=next(iter(costs)), sigma2=max(market.sigma0_sq, 1e-12), value=market.value)
+
+
 def add_arguments(parser) -> None:
     """Arguments of ``abm static``."""
     parser.add_argument("--beta", type=float, nargs="+", help="loadings beta_i (default: the embedded 12-creator market)")
+    parser.add_argument("--scenario", default=None,
+                        help="draw the creators from a dynamic scenario's population instead (a file or shipped name)")
+    parser.add_argument("--creators", type=int, default=50, help="creators of each type drawn with --scenario")
     parser.add_argument("--cost", type=float, default=1.0, help="effort cost coefficient c")
     parser.add_argument("--sigma2", type=float, default=1.0, help="prior variance of the common factor")
     parser.add_argument("--value", type=float, default=1.0, help="value v of one unit of precision")
@@ -181,8 +208,17 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Solve the market, print the report and write it."""
-    beta = np.array(args.beta if args.beta else DEFAULT_BETA)
-    market = InformationMarket(beta, cost=args.cost, sigma2=args.sigma2, value=args.value)
+    if args.scenario is not None:
+        from abm.scenario import resolve_scenario
+
+        if args.beta:
+            raise ValueError("--beta and --scenario both set the loadings: give one")
+        if args.creators < 1:
+            raise ValueError(f"--creators must be >= 1, got {args.creators}")
+        market = scenario_population(resolve_scenario(args.scenario), args.creators, args.seed or 0)
+    else:
+        beta = np.array(args.beta if args.beta else DEFAULT_BETA)
+        market = InformationMarket(beta, cost=args.cost, sigma2=args.sigma2, value=args.value)
     if args.rounds < 0:
         raise ValueError(f"--rounds must be >= 0, got {args.rounds}")
     if args.rounds > MAX_ROUNDS:

@@ -19,7 +19,7 @@ import pandas as pd
 from abm.regimes import get_regime
 from abm.scenario import Scenario, apply_overrides, resolve_scenario
 from abm.simulation.dynamic_market.model import DataMarketModel
-from abm.theory.fluid import SupplyAssumptionWarning, check_supply_ratio, solve_fluid
+from abm.theory.fluid import SupplyAssumptionWarning, check_supply_ratio, round_length_check, solve_fluid
 
 __all__ = ["RunResult", "simulate", "fluid_limit", "sup_distances", "summarise", "DISTANCE_COLUMNS",
            "SUMMARY_FIELDS", "MAX_FLUID_POINTS", "Replications", "replicate", "replication_seeds",
@@ -141,6 +141,7 @@ SUMMARY_FIELDS = (
     "precision_barrier", "price_trap", "below_barrier_final", "welfare_cumulative", "trade_surplus_cumulative",
     "firm_profit_cumulative", "firm_trade_profit_cumulative", "surplus_innovators_cumulative",
     "surplus_rank_and_file_cumulative", "intermediary_balance_max_abs",
+    "round_change_max", "dt_suggested",
     "precision_final_fluid", "price_final_fluid", "innovator_participation_final_fluid",
     *(f"sup_distance_{column}" for column in DISTANCE_COLUMNS),
 )
@@ -153,6 +154,18 @@ def _final_values(frame: pd.DataFrame, scenario: Scenario, suffix: str = "") -> 
         f"price_final{suffix}": float(last["price"]),
         f"innovator_participation_final{suffix}": float(last["active_innovators"] / scenario.market.innovators.mass),
     }
+
+
+def _round_length(run: pd.DataFrame, scenario: Scenario) -> dict:
+    """The largest relative change of a stock or marginal value in one round, and a round
+    length that keeps it within :data:`~abm.theory.fluid.ROUND_CHANGE_TARGET`
+    (:func:`~abm.theory.fluid.round_length_check`); ``nan`` for distributed characteristics."""
+    if not scenario.market.is_homogeneous:
+        return {"round_change_max": float("nan"), "dt_suggested": float("nan")}
+    change, suggested = round_length_check(scenario.market, scenario.simulation.dt,
+                                           run[["stock_innovators", "stock_rank_and_file"]].to_numpy(),
+                                           run[["price_innovators", "price_rank_and_file"]].to_numpy())
+    return {"round_change_max": change, "dt_suggested": suggested}
 
 
 def summarise(result: RunResult) -> dict:
@@ -181,6 +194,7 @@ def summarise(result: RunResult) -> dict:
         "surplus_innovators_cumulative": float(run["surplus_innovators"].sum() * dt),
         "surplus_rank_and_file_cumulative": float(run["surplus_rank_and_file"].sum() * dt),
         "intermediary_balance_max_abs": float(run["intermediary_balance"].abs().max()),
+        **_round_length(run, scenario),
     }
     if result.fluid is None:
         summary.update({name: float("nan") for name in SUMMARY_FIELDS if name not in summary})
