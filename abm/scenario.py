@@ -47,7 +47,7 @@ __all__ = ["Learning", "Simulation", "Scenario", "load_scenario", "scenario_from
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 #: Firm behaviours the agent-based model knows (see ``abm.simulation.dynamic_market.agents``).
-FIRM_BEHAVIOURS = ("myopic", "learning")
+FIRM_BEHAVIOURS = ("myopic", "learning", "forward_looking")
 #: How agents' outside options are drawn: independently, or as the type's quantiles.
 SAMPLING_METHODS = ("random", "quantile")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from abm.theory._validation import frozen_array, require_finite, require_nonnegative, require_unit_interval
+from abm.theory._validation import frozen_array, require_finite, require_nonnegative, require_positive, require_unit_interval
 from abm.theory.fluid import PricingContext
 from abm.theory.static import InformationMarket, Outcome
 
@@ -33,6 +33,9 @@ class RegimeSettings:
         Share ``phi`` in [0, 1] of the value of the data a collecting society collects.
     innovator_beta : float
         In the static market, creators with ``beta`` below this count as innovators.
+    shadow_discount_rate : float
+        ``r > 0`` of the intermediary at shadow prices: it posts ``v m_k / (r + delta)``, the
+        co-state of a unit of type-``k`` data at the planner's steady state (``docs/welfare.md``).
     """
 
     operating_cost: float = 0.0
@@ -42,6 +45,7 @@ class RegimeSettings:
     statutory_rate: float = 0.25
     pool_share: float = 0.5
     innovator_beta: float = 0.5
+    shadow_discount_rate: float = 0.05
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operating_cost", require_nonnegative(self.operating_cost, "regime.operating_cost"))
@@ -53,6 +57,8 @@ class RegimeSettings:
         object.__setattr__(self, "statutory_rate", require_nonnegative(self.statutory_rate, "regime.statutory_rate"))
         object.__setattr__(self, "pool_share", require_unit_interval(self.pool_share, "regime.pool_share"))
         object.__setattr__(self, "innovator_beta", require_nonnegative(self.innovator_beta, "regime.innovator_beta"))
+        object.__setattr__(self, "shadow_discount_rate",
+                           require_positive(self.shadow_discount_rate, "regime.shadow_discount_rate"))
 
 
 @dataclass(frozen=True)

@@ -672,11 +672,14 @@ class PricingContext:
     best_uniform_price : callable
         The firm's own uniform price (myopic against the agents or against the supply
         curves, or learned); only the strict-IP regime calls it.
+    depreciation : float
+        ``delta``: a regime pricing data at their long-run (shadow) value needs it.
     """
 
     value: float
     margins: np.ndarray
     best_uniform_price: Callable[[], float]
+    depreciation: float = 0.0
 
 
 def round_prices(market: DynamicMarket, margins, regime=None, settings=None, best_uniform_price=None):
@@ -692,7 +695,7 @@ def round_prices(market: DynamicMarket, margins, regime=None, settings=None, bes
     if regime is None:
         prices = np.full(len(market.types), best_uniform_price())
     else:
-        context = PricingContext(market.value, np.asarray(margins), best_uniform_price)
+        context = PricingContext(market.value, np.asarray(margins), best_uniform_price, market.depreciation)
         prices = np.asarray(regime.unit_prices(context, settings), dtype=float)
     tariff = bool(getattr(regime, "settles_by_tariff", False))
     terms = {} if not tariff else dict(operating_cost=settings.operating_cost, firm_outside=settings.firm_outside,
