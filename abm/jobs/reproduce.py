@@ -93,6 +93,19 @@ def _dashboard(out: Path, quick: bool) -> list[Path]:
     return take_screenshots(out / "dashboard")  # the same browser code as tests/test_dashboard.py
 
 
+def _welfare(out: Path, quick: bool) -> list[Path]:
+    from abm.scenario import default_scenario
+    from analysis.welfare import discount_rate_table, plot_discount_rates
+
+    target = out / "welfare"
+    target.mkdir(parents=True, exist_ok=True)
+    rates = (0.01, 0.05, 0.2) if quick else (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+    table = discount_rate_table(default_scenario().market, rates, horizon=100.0 if quick else 200.0)
+    table.to_csv(target / "discount_rates.csv", index=False)
+    plot_discount_rates(table).savefig(target / "discount_rates.png", dpi=120, bbox_inches="tight")
+    return [target / "discount_rates.csv", target / "discount_rates.png"]
+
+
 #: Every figure and table of the docs, by name, with the job that makes it.
 SPECIFICATIONS = {
     "static": _static,
@@ -101,6 +114,7 @@ SPECIFICATIONS = {
     "sweep": _sweep,
     "procurement": _procurement,
     "validate": _validate,
+    "welfare": _welfare,
     "dashboard": _dashboard,
 }
 
