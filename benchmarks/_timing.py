@@ -60,4 +60,4 @@ def timed(function) -> tuple:
 def ratio(slow: Timing, fast: Timing, clock: str = "wall") -> str:
     """``min / median`` of the ratio of paired runs (repeat ``i`` of one against repeat ``i`` of the other)."""
     pairs = [s / f for s, f in zip(getattr(slow, clock), getattr(fast, clock))]
-    return f"{min(pairs):.0f}x / {statistics.median(pairs):.0f}x"
+    return f"{min(pairs):.3g}x / {statistics.median(pairs):.3g}x"

@@ -16,7 +16,7 @@ class FreeForAll(Regime):
         return from_outcome(self.name, market, free_for_all(market), settings)
 
     def unit_prices(self, context, settings):
-        return np.zeros(np.shape(context.margins))
+        return np.broadcast_to(0.0, np.shape(context.margins))
 
 
 REGIME = FreeForAll()

@@ -19,7 +19,7 @@ class StatutoryLicense(Regime):
         return from_outcome(self.name, market, outcome_at(market, effort), settings)
 
     def unit_prices(self, context, settings):
-        return np.full(np.shape(context.margins), settings.statutory_rate)
+        return np.broadcast_to(float(settings.statutory_rate), np.shape(context.margins))
 
 
 REGIME = StatutoryLicense()

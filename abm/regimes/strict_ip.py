@@ -18,7 +18,7 @@ class StrictIP(Regime):
         return from_outcome(self.name, market, stackelberg(market), settings)
 
     def unit_prices(self, context, settings):
-        return np.full(np.shape(context.margins), context.best_uniform_price())
+        return np.broadcast_to(float(context.best_uniform_price()), np.shape(context.margins))
 
 
 REGIME = StrictIP()

@@ -16,6 +16,8 @@ import math
 import mesa
 import numpy as np
 
+from abm.simulation.dynamic_market.foresight import ForwardLookingPricing
+
 from abm.theory.supply import best_response
 
 __all__ = ["Creator", "Innovator", "RankAndFileCreator", "AIFirm", "Intermediary", "MyopicPricing",
@@ -142,7 +144,7 @@ class LearningPricing:
 
 
 #: Firm behaviours by scenario name.
-PRICING_RULES = {"myopic": MyopicPricing, "learning": LearningPricing}
+PRICING_RULES = {"myopic": MyopicPricing, "learning": LearningPricing, "forward_looking": ForwardLookingPricing}
 
 
 class AIFirm(mesa.Agent):

@@ -748,7 +748,7 @@ class DataMarketModel(mesa.Model):
         """The regime's unit prices; a tariff round whose surplus would be negative is called off."""
         self.firm.precision = self.precision
         margins = _CreatorMargins(self) if self.population.heterogeneous else self.margins
-        context = PricingContext(self.market.value, margins, self.firm.uniform_price)
+        context = PricingContext(self.market.value, margins, self.firm.uniform_price, self.market.depreciation)
         prices = np.asarray(self.regime.unit_prices(context, self.scenario.regime), dtype=float)
         if self.intermediary is not None and not self.settle(prices, would_enter=True).feasible:
             prices = np.zeros_like(prices)
