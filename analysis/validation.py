@@ -620,8 +620,15 @@ def run_checks(out, quick: bool = False, seed: int = 2026, progress: bool = Fals
               ("mechanisms", lambda: _mechanism_checks(rng, quick)),
               ("procurement", lambda: _procurement_checks(rng, draws=50 if quick else 200)),
               ("threshold entry", lambda: _threshold_group(out, quick)),
-              ("creators with their own loadings", lambda: _heterogeneity_group(out, quick))]
+              ("creators with their own loadings", lambda: _heterogeneity_group(out, quick)),
+              ("welfare and the dynamic planner", lambda: _welfare_group(out, quick))]
     return _run_groups(groups, progress, "validate")
+
+
+def _welfare_group(out: Path, quick: bool) -> list[Check]:
+    from analysis.welfare import welfare_checks
+
+    return welfare_checks(out, quick)
 
 
 def _heterogeneity_group(out: Path, quick: bool) -> list[Check]:

@@ -79,3 +79,40 @@ def plot_discount_rates(table: pd.DataFrame):
              "marginal values: v m_k, at shadow prices: v m_k / (r + delta) (docs/welfare.md).", fontsize=8,
              ha="left", va="top")
     return fig
+
+
+def welfare_checks(out, quick: bool) -> list:
+    """The dynamic planner against its analytic steady state, and as an upper bound of every
+    regime's fluid limit (``docs/welfare.md``); the forward-looking firm against the myopic one."""
+    from abm.scenario import default_scenario
+    from abm.theory.planner import forward_looking_path, planner_bound, planner_steady_state
+    from analysis.validation import EMERGENT, THEOREM, _check
+
+    market, checks = default_scenario().market, []
+    settings, dt = WelfareSettings(discount_rate=0.05), 1.0
+    plan = solve_planner(market, settings, 800.0, dt, intervals=80)
+    on_grid = planner_steady_state(market, settings, dt=dt)
+    gap = float(np.max(np.abs(plan.prices[400] / on_grid.prices - 1)))
+    checks.append(_check("planner's plateau vs its analytic steady state",
+                         "t_k = s m_k / (r + delta) (co-state), X_k = I_k(t_k) / delta; on rounds of 1: exact factor",
+                         f"largest relative price gap at t = 400 of 800: {gap:.2g}", gap, 1e-6,
+                         "the optimiser's tolerance (1e-6 relative)", kind=THEOREM))
+    horizon, step = (100.0, 0.5) if quick else (200.0, 0.5)
+    times = np.arange(int(round(horizon / step))) * step
+    bound = planner_bound(market, settings, horizon, step)
+    regimes = {name: welfare_accounts(solve_fluid(market, horizon, times=times, regime=regime,
+                                                  settings=RegimeSettings()), market, settings, step)
+               .present_value["welfare"] for name, regime in REGIMES.items()}
+    best = max(regimes, key=regimes.get)
+    checks.append(_check("no regime beats the dynamic planner", "PV welfare of every regime <= the planner's",
+                         f"best regime {best}: {regimes[best]:.4g} against the planner's {bound:.4g}",
+                         max(0.0, regimes[best] - bound) / bound, 2e-3,
+                         "reading a continuously moving regime as rounds of 0.5 (docs/welfare.md): 0.2%",
+                         kind=THEOREM))
+    myopic = welfare_accounts(solve_fluid(market, horizon, times=times), market, settings, step).present_value["firm"]
+    forward = welfare_accounts(forward_looking_path(market, settings, horizon, step, replan_every=2.0), market,
+                               settings, step).present_value["firm"]
+    checks.append(_check("forward-looking firm vs the myopic firm", "its PV of profit >= the myopic firm's",
+                         f"{forward:.4g} against {myopic:.4g} (r = 0.05)", max(0.0, myopic - forward) / myopic, 1e-3,
+                         "the myopic price read as rounds: 0.1%", kind=EMERGENT))
+    return checks
