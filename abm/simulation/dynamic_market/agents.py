@@ -71,6 +71,9 @@ class Creator(mesa.Agent):
         one creator at a time.
         """
         population, index = self.model.population, self.index
+        if self.model.behaviour is not None:  # another entry rule (abm.simulation.dynamic_market.behaviours)
+            self.model.behaviour.step_creator(index)
+            return
         active, effort = best_response(population.offered[index], population.entry_price[index],
                                        population.cost[index])
         population.active[index] = active
@@ -97,7 +100,11 @@ class MyopicPricing:
 
     def price(self, model) -> float:
         """Price for this round given the model's current marginal values (each creator's
-        own, ``(1 - lambda beta_i)^2 / D``, when loadings differ within a type)."""
+        own, ``(1 - lambda beta_i)^2 / D``, when loadings differ within a type). When creators
+        follow another entry rule, the price maximising expected profit against what they will
+        do this round (``CreatorBehaviours.price``)."""
+        if model.behaviour is not None:
+            return model.behaviour.price(model)
         if model.population.heterogeneous:
             return model.supply.best_price_for_loadings(model.lam, model.feedback, model.market.value)
         return model.supply.best_price(model.margins, model.market.value)

@@ -16,6 +16,10 @@ One round of length ``dt``:
    :data:`~abm.theory.fluid.TRAJECTORY_COLUMNS`, state at the start of the round and the
    round's price, as in :func:`~abm.theory.fluid.fluid_rounds`.
 
+Creators may follow another entry rule than best response, chosen per type in the scenario
+(``logit``, ``sunk_entry``: :mod:`~abm.simulation.dynamic_market.behaviours`,
+``docs/behaviours.md``); such runs go over the population's arrays every round.
+
 Step 3 runs either as array operations (``stepping="array"``, the default) or agent by
 agent through ``shuffle_do("step")`` (``stepping="agents"``); both give identical results.
 
@@ -608,8 +612,16 @@ class DataMarketModel(mesa.Model):
         self.n_rounds = scenario.simulation.n_rounds
         self.round = 0
         self.compiled = kernels.AVAILABLE if compiled is None else bool(compiled) and kernels.AVAILABLE
-        self.population = Population(scenario, self.rng, materialised=stepping == "agents", compiled=self.compiled)
+        decides = not all(behaviour.is_default for behaviour in scenario.behaviours)
+        self.population = Population(scenario, self.rng, materialised=stepping == "agents" or decides,
+                                     compiled=self.compiled)
         population = self.population
+        #: The creators' entry rules when some type does not best-respond (else None: the fast path).
+        self.behaviour = None
+        if decides:
+            from abm.simulation.dynamic_market.behaviours import CreatorBehaviours
+
+            self.behaviour = CreatorBehaviours(self)
         self.supply = population.supply
         # Creator agents get ids 1..n whenever they are created; the firm and the intermediary follow.
         self._creators_created = False
@@ -728,7 +740,16 @@ class DataMarketModel(mesa.Model):
         prices = self._post_prices()
         population = self.population
         population.offer(prices)
-        if self.stepping == "agents":
+        if self.behaviour is not None:
+            self.behaviour.prepare()
+            if self.stepping == "agents":
+                for creator_class in CREATOR_CLASSES:
+                    self.agents_by_type[creator_class].shuffle_do("step")
+            else:
+                self.behaviour.step_all()
+            self.behaviour.settle()
+            population.prices = None  # sum over what the creators did
+        elif self.stepping == "agents":
             for creator_class in CREATOR_CLASSES:
                 self.agents_by_type[creator_class].shuffle_do("step")
             population.observe_agents()
