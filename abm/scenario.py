@@ -22,6 +22,9 @@ Layout of a file::
     [learning]         learning_rate, probe, initial_price   (optional; firm = "learning")
     [regime]           operating_cost, firm_outside, creator_outside, bargaining_power,
                        statutory_rate, pool_share, innovator_beta   (optional)
+    [innovators.behaviour], [rank_and_file.behaviour]
+                       rule and its parameters (optional; default rule = "best_response";
+                       :mod:`abm.theory.behaviour_limits`, ``docs/behaviours.md``)
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from abm.regimes import REGIMES, RegimeSettings
 from abm.theory._validation import (
     check_keys, describe, require_at_most, require_positive, require_unit_interval, require_whole,
 )
+from abm.theory.behaviour_limits import RULE_PARAMETERS, Behaviour, behaviour_from_dict
 from abm.theory.fluid import CreatorType, DynamicMarket
 from abm.theory.welfare import WelfareSettings
 from abm.theory.supply import OutsideOptions, PowerLaw, outside_options_from_dict
@@ -131,13 +135,13 @@ class Simulation:
         return max(1, int(round(self.horizon / self.dt)))
 
 
-#: Memory one creator agent takes (measured about 660 bytes: the Mesa agent object and its
-#: entries in the population's arrays and in each round's temporaries), with headroom.
-BYTES_PER_AGENT = 1000
-#: Memory one recorded value takes: a Python float in the DataCollector's per-column lists (32
-#: bytes with the list slot), its copy in the trajectory DataFrame (8) and slack (measured about
-#: 41 bytes per value, 24 values a round).
-BYTES_PER_RECORDED_VALUE = 48
+#: Memory one creator agent takes at its largest: about 125 bytes measured with array stepping
+#: (its entries in the population's arrays and each round's temporaries), about 660 with
+#: agent-by-agent stepping (the Mesa agent object too); the larger, with headroom.
+BYTES_PER_AGENT = 700
+#: Memory one recorded value takes: a Python float in the DataCollector's per-column lists, its
+#: row dict, and its copy in the trajectory DataFrame (measured about 75 bytes per value).
+BYTES_PER_RECORDED_VALUE = 80
 
 
 def _memory_limit() -> int:
@@ -220,6 +224,8 @@ class Scenario:
     learning: Learning = field(default_factory=Learning)
     regime: RegimeSettings = field(default_factory=RegimeSettings)
     welfare: WelfareSettings = field(default_factory=WelfareSettings)
+    #: How each type's creators decide entry (innovators, rank-and-file); see abm.theory.behaviour_limits.
+    behaviours: tuple = (Behaviour(), Behaviour())
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -238,9 +244,10 @@ class Scenario:
 
     def to_dict(self) -> dict:
         """The scenario-file form (a TOML-ready nested dict)."""
-        def creator(c: CreatorType) -> dict:
-            return {"mass": c.mass, "beta": _value(c.beta), "cost": _value(c.cost), "initial_stock": c.initial_stock,
-                    "outside_option": c.outside_option.to_dict()}
+        def creator(c: CreatorType, behaviour: Behaviour) -> dict:
+            table = {"mass": c.mass, "beta": _value(c.beta), "cost": _value(c.cost), "initial_stock": c.initial_stock,
+                     "outside_option": c.outside_option.to_dict()}
+            return table if behaviour.is_default else {**table, "behaviour": behaviour.to_dict()}
 
         m = self.market
         return {
@@ -249,8 +256,8 @@ class Scenario:
             "market": {"value": m.value, "sigma0_sq": m.sigma0_sq, "kappa": m.kappa, "depreciation": m.depreciation,
                        "discount_rate": self.welfare.discount_rate,
                        **({} if self.welfare.service_value is None else {"service_value": self.welfare.service_value})},
-            "innovators": creator(m.innovators),
-            "rank_and_file": creator(m.rank_and_file),
+            "innovators": creator(m.innovators, self.behaviours[0]),
+            "rank_and_file": creator(m.rank_and_file, self.behaviours[1]),
             "simulation": dataclasses.asdict(self.simulation),
             "learning": dataclasses.asdict(self.learning),
             "regime": dataclasses.asdict(self.regime),
@@ -314,7 +321,7 @@ def _creator(table: dict, where: str) -> CreatorType:
 def _field_message(where: str, table: dict, error: ValueError) -> str:
     """``"market", "kappa must be > 0"`` -> ``"market.kappa must be > 0"`` (else ``"market: ..."``)."""
     message = str(error)
-    field_name = message.split(" ", 1)[0]
+    field_name = message.split(" ", 1)[0].split(".", 1)[0]
     return f"{where}.{message}" if field_name in table or field_name in _FIELD_NAMES else f"{where}: {message}"
 
 
@@ -334,8 +341,9 @@ def scenario_from_dict(data: dict) -> Scenario:
     check_keys(data, {"name", "description", "market", "innovators", "rank_and_file", "simulation", "learning",
                        "regime"},
                 "scenario", required={"description", "innovators", "rank_and_file"})
-    market = dict(data.get("market", {}))
+    market = data.get("market", {})
     check_keys(market, {"value", "sigma0_sq", "kappa", "depreciation", *WELFARE_KEYS}, "market")
+    market = dict(market)
     welfare = {key: market.pop(key) for key in WELFARE_KEYS if key in market}
     simulation = data.get("simulation", {})
     check_keys(simulation, {f.name for f in dataclasses.fields(Simulation)}, "simulation")
@@ -344,9 +352,13 @@ def scenario_from_dict(data: dict) -> Scenario:
     regime = data.get("regime", {})
     check_keys(regime, {f.name for f in dataclasses.fields(RegimeSettings)}, "regime")
     check_magnitudes(data)  # before the relations between fields, so 1e300 is named as too large
+    tables = {kind: dict(data[kind]) if isinstance(data[kind], dict) else data[kind]
+              for kind in ("innovators", "rank_and_file")}
+    behaviours = tuple(behaviour_from_dict(table.pop("behaviour", {}), f"{kind}.behaviour")
+                       if isinstance(table, dict) else Behaviour() for kind, table in tables.items())
     try:
-        dynamic = DynamicMarket(_creator(data["innovators"], "innovators"),
-                                _creator(data["rank_and_file"], "rank_and_file"), **market)
+        dynamic = DynamicMarket(_creator(tables["innovators"], "innovators"),
+                                _creator(tables["rank_and_file"], "rank_and_file"), **market)
     except ValueError as error:
         raise ValueError(str(error) if str(error).startswith(("innovators", "rank_and_file"))
                          else _field_message("market", market, error)) from None
@@ -358,6 +370,7 @@ def scenario_from_dict(data: dict) -> Scenario:
         learning=Learning(**learning),
         regime=RegimeSettings(**regime),
         welfare=_welfare(welfare),
+        behaviours=behaviours,
     )
 
 
@@ -454,15 +467,23 @@ def keyword_paths(scenario: Scenario) -> dict[str, str]:
     names.update({path.replace(".", "_"): path for path in paths})
     leaves: dict[str, list[str]] = {}
     for path in paths:
-        leaves.setdefault(path.rsplit(".", 1)[-1], []).append(path)
+        if ".behaviour." not in path:  # behaviour parameters have no bare name (discount_rate is the market's)
+            leaves.setdefault(path.rsplit(".", 1)[-1], []).append(path)
     names.update({leaf: found[0] for leaf, found in leaves.items() if len(found) == 1 and leaf not in names})
     return names
+
+
+def _behaviour_keywords() -> dict[str, str]:
+    """Keywords of every behaviour field of either type (settable even where the table is absent)."""
+    names = sorted({name for parameters in RULE_PARAMETERS.values() for name in parameters})
+    paths = [f"{kind}.behaviour.{name}" for kind in ("innovators", "rank_and_file") for name in ("rule", *names)]
+    return {**{path: path for path in paths}, **{path.replace(".", "_"): path for path in paths}}
 
 
 def _set_path(tree: dict, path: str, value) -> None:
     *parents, leaf = path.split(".")
     for key in parents:
-        tree = tree[key]
+        tree = tree.setdefault(key, {}) if key == "behaviour" else tree[key]
     tree[leaf] = value
 
 
@@ -485,7 +506,7 @@ def apply_overrides(scenario: Scenario, overrides: dict) -> Scenario:
         raise ValueError(f"overrides must be a dict of scenario parameters, got {describe(overrides)}")
     if not overrides:
         return scenario
-    known = keyword_paths(scenario)
+    known = {**_behaviour_keywords(), **keyword_paths(scenario)}
     tree = scenario.to_dict()
     for key, value in overrides.items():
         if key not in known:
@@ -496,4 +517,11 @@ def apply_overrides(scenario: Scenario, overrides: dict) -> Scenario:
             hint = f"; did you mean {close}?" if close else ""
             raise ValueError(f"unknown scenario parameter {key!r}{hint} (see abm.scenario.keyword_paths)")
         _set_path(tree, known[key], value)
+    given = {known[key] for key in overrides}
+    for kind in ("innovators", "rank_and_file"):  # a new rule drops the old rule's parameters
+        table = tree[kind].get("behaviour")
+        if table is not None and f"{kind}.behaviour.rule" in given and table.get("rule") in RULE_PARAMETERS:
+            keep = set(RULE_PARAMETERS[table["rule"]])
+            tree[kind]["behaviour"] = {name: value for name, value in table.items()
+                                       if name == "rule" or name in keep or f"{kind}.behaviour.{name}" in given}
     return scenario_from_dict(tree)

@@ -80,7 +80,7 @@ def format_run(runs: Replications) -> str:
     ]
     for column in ("price", "precision", "stock_innovators", "stock_rank_and_file", "active_innovators",
                    "active_rank_and_file", "price_cap", "price_trap", "precision_barrier"):
-        lines.append(f"{column:<28}{last_agents[column]:>14.5g}{last_fluid[column]:>14.5g}")
+        lines.append(f"{column:<28}{last_agents[column]:>14.5g}{last_fluid.get(column, float('nan')):>14.5g}")
     lines += ["", "sup over the shared round times of |agents - fluid limit|"
               + (" (mean and 95% CI over replications)" if count > 1 else "") + ":"]
     for row in runs.distances().itertuples():

@@ -75,9 +75,36 @@ def fluid_times(agent_times: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def fluid_limit(scenario: Scenario, times) -> pd.DataFrame:
-    """The fluid limit of ``scenario``'s market under its own regime and regime settings."""
+    """The fluid limit of ``scenario``'s market under its own regime and regime settings.
+
+    When a type's creators follow a rule other than best response (``[type.behaviour]``), it
+    is that behaviour's fluid map on the agents' rounds
+    (:func:`abm.theory.behaviour_limits.behaviour_rounds`: the columns of
+    :data:`~abm.theory.behaviour_limits.BEHAVIOUR_COLUMNS`).
+    """
+    if not all(behaviour.is_default for behaviour in scenario.behaviours):
+        from abm.theory.behaviour_limits import behaviour_rounds
+
+        simulation, market = scenario.simulation, scenario.market
+        rounds = behaviour_rounds(market, scenario.behaviours, simulation.dt, simulation.n_rounds)
+        rounds = rounds[rounds["time"].isin(set(np.asarray(times)))].reset_index(drop=True)
+        return _with_reference_columns(rounds, market)
     return solve_fluid(scenario.market, scenario.simulation.horizon, times=times,
                        regime=get_regime(scenario.simulation.regime), settings=scenario.regime)
+
+
+def _with_reference_columns(rounds: pd.DataFrame, market) -> pd.DataFrame:
+    """A behaviour's fluid rounds with the cap, trap and barrier of Props. 5 and 6 added, and
+    every other trajectory column present as ``nan`` (the behaviour map does not settle trades)."""
+    from abm.theory.fluid import TRAJECTORY_COLUMNS, precision_barrier, price_cap, price_trap, rank_and_file_discount
+
+    stocks = rounds[["stock_innovators", "stock_rank_and_file"]].to_numpy()
+    discount = [float(rank_and_file_discount(market, x, p)) for x, p in zip(stocks, rounds["precision"])]
+    extra = {"discount": discount, "price_cap": [price_cap(market, g) for g in discount],
+             "price_trap": price_trap(market),
+             "precision_barrier": precision_barrier(market.sigma0_sq, market.kappa, market.rank_and_file.beta_mean)}
+    frame = rounds.assign(**extra)
+    return frame.reindex(columns=list(TRAJECTORY_COLUMNS))
 
 
 def simulate(scenario=None, *, seed: int | None = None, stepping: str = "array", fluid: bool = True,
