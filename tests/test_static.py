@@ -147,7 +147,7 @@ def test_gls_ignores_creators_without_effort():
         ({"beta": [[0.1, 0.2]]}, "non-empty 1-D"),
         ({"beta": [0.1, -0.2]}, "beta must be >= 0"),
         ({"beta": [0.1, np.nan]}, "beta must contain only finite"),
-        ({"beta": ["a"]}, "beta must be numeric"),
+        ({"beta": ["a"]}, "beta must contain only numbers"),
         ({"beta": [0.1], "cost": 0}, "cost must be > 0"),
         ({"beta": [0.1], "sigma2": -1}, "sigma2 must be > 0"),
         ({"beta": [0.1], "value": np.inf}, "value must be finite"),
