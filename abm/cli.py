@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from abm.jobs import compare, dashboard, procurement, reproduce, run, static, sweep, validate
 
@@ -19,14 +20,29 @@ COMMANDS = (run, compare, sweep, validate, reproduce, procurement, static, dashb
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``abm`` argument parser with every registered sub-command."""
-    parser = argparse.ArgumentParser(prog="abm", description="Agent-based simulator of the market for AI training data.")
+    parser = argparse.ArgumentParser(prog="abm", description="Agent-based simulator of the market for AI training data.",
+                                     allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
     for job in COMMANDS:
-        job_parser = sub.add_parser(job.NAME, help=job.HELP, description=job.HELP,
+        job_parser = sub.add_parser(job.NAME, help=job.HELP, description=job.HELP, allow_abbrev=False,
                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         job.add_arguments(job_parser)
+        for action in job_parser._actions:  # every job's --out is a directory: refuse '' and files up front
+            if action.dest == "out" and action.type is Path:
+                action.type = _output_directory
         job_parser.set_defaults(run=job.run)
     return parser
+
+
+def _output_directory(text: str) -> Path:
+    """``--out`` as a path; an empty string (which ``Path`` would turn into ``.``) or an existing
+    file is refused by argparse with exit status 2."""
+    from abm.storage import output_dir
+
+    try:
+        return output_dir(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _interrupt(signum, frame):

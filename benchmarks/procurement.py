@@ -24,7 +24,6 @@ from abm.theory.procurement import (
     binding_code,
     evaluate_mechanisms,
     gauss_legendre,
-    locate_kinks,
     payment_integrals,
     reference_integrals,
     sample_table1_market,

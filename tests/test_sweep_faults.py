@@ -30,7 +30,7 @@ seed = 5
 outputs = ["precision_final", "price_final"]
 [overrides]
 "simulation.agents" = 2000
-"simulation.horizon" = 20.0
+"simulation.horizon" = 60.0
 "simulation.dt" = 0.05
 [parameters."market.kappa"]
 values = [0.1, 0.2, 0.3]
@@ -167,6 +167,7 @@ def test_sigkill_of_a_worker_fails_its_run_and_the_sweep_goes_on(tmp_path, refer
     _same_as_reference(read_results(out), reference)
 
 
+@pytest.mark.slow
 def test_a_truncated_run_file_is_redone_on_resume(tmp_path, reference, capsys):
     spec = _write_spec(tmp_path)
     out = tmp_path / "out"
@@ -180,6 +181,7 @@ def test_a_truncated_run_file_is_redone_on_resume(tmp_path, reference, capsys):
     _same_as_reference(read_results(out), reference)
 
 
+@pytest.mark.slow
 def test_a_changed_base_scenario_is_refused_on_resume(tmp_path, reference, monkeypatch, capsys):
     import abm.simulation.sweep as sweep_module
 

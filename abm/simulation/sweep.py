@@ -222,6 +222,8 @@ def _parameter(path: str, table, design: str) -> Parameter:
             raise ValueError(f"{where}: give either 'values' or a range ('low', 'high', 'num'), not both")
         if "log" in table:
             raise ValueError(f"{where}.log is used only with 'low' and 'high', not with 'values'")
+        if design != "grid":
+            raise ValueError(f"{where}: Latin hypercube and Sobol designs need 'low' and 'high', not 'values'")
         return Parameter(path=path, values=tuple(values))
     if "low" not in table or "high" not in table:
         raise ValueError(f"{where}: needs both 'low' and 'high' with high > low (or a list of 'values')")
@@ -605,8 +607,13 @@ def _pool_rows(spec: SweepSpec, pending: list, workers: int, inflight: Path):
                             and future.exception() is None:
                         del queue[request.run_id]
                         yield future.result()
-                exitcodes = {pid: process.exitcode for pid, process in
-                             (getattr(pool, "_processes", None) or {}).items()}
+                # The pool saw a worker's pipe close; its exit status may lag a moment, and the
+                # executor is terminating the others (SIGTERM): wait until every one has one.
+                processes = dict(getattr(pool, "_processes", None) or {})
+                deadline = time.monotonic() + 5.0
+                while any(p.exitcode is None for p in processes.values()) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                exitcodes = {pid: process.exitcode for pid, process in processes.items()}
                 blamed = {}
                 for marker in inflight.iterdir():
                     try:
@@ -892,10 +899,10 @@ def _check_arguments(spec, workers, scheduler, scheduler_timeout, resume, retry_
         if not scheduler_timeout > 0:
             raise ValueError(f"--scheduler-timeout must be > 0 seconds, got {scheduler_timeout!r}")
         return 1
-    workers = require_whole(workers, "workers (--workers)", minimum=1)
+    workers = require_whole(workers, "workers", minimum=1)
     limit = 8 * (os.cpu_count() or 1)
     if workers > limit:
-        raise ValueError(f"workers (--workers) must be at most {limit} (8 per CPU of this machine), got {workers}")
+        raise ValueError(f"workers must be at most {limit} (--workers: 8 per CPU of this machine), got {workers}")
     return workers
 
 

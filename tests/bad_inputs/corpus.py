@@ -140,7 +140,7 @@ def scenario_file(case: Case, tmp: Path) -> Path:
     return path
 
 
-def sweep_files(case: Case, tmp: Path) -> tuple[Path, Path]:
+def sweep_files(case: Case, tmp: Path) -> tuple[Path, Path | str]:
     """``(spec, out)``: the specification file and the output folder the case uses."""
     data = case.data
     (tmp / "scenario.toml").write_text(to_toml(base_scenario()))
@@ -157,7 +157,7 @@ def sweep_files(case: Case, tmp: Path) -> tuple[Path, Path]:
     elif setup == "out_is_file":
         out.write_text("not a folder\n")
     elif setup == "out_empty":
-        out = Path("")
+        out = ""  # a string: Path("") would already be "."
     if data.get("path") == "directory":
         (tmp / "a_directory").mkdir(exist_ok=True)
         return tmp / "a_directory", out

@@ -64,6 +64,7 @@ from abm.simulation.dynamic_market.agents import (
     LearningPricing,
     RankAndFileCreator,
 )
+from abm.theory._validation import require_whole
 from abm.theory.empirical import EmpiricalSupply
 from abm.theory.heterogeneity import characteristic_from_value
 from abm.theory.fluid import (
@@ -600,6 +601,8 @@ class DataMarketModel(mesa.Model):
         chosen = seed if seed is not None else rng
         if chosen is None:
             chosen = fresh_seed()
+        elif not isinstance(chosen, np.random.Generator):
+            chosen = require_whole(chosen, "seed", minimum=0)
         super().__init__(rng=chosen)
         if stepping not in STEPPING:
             raise ValueError(f"stepping must be one of {STEPPING}, got {stepping!r}")

@@ -106,7 +106,8 @@ class ProcurementModel(mesa.Model):
                  rng=None) -> None:
         self.market = _resolve_market(market, _positive_integer(market_seed, "market_seed", 0))
         if mechanism not in ROUND_MECHANISMS:
-            raise ValueError(f"mechanism must be one of {list(ROUND_MECHANISMS)} (M3 has only bounds), got {mechanism!r}")
+            raise ValueError(f"mechanism must be one of {list(ROUND_MECHANISMS)} (M3 has only bounds), "
+                             f"got {mechanism!r}")
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
         if not isinstance(compare, (bool, np.bool_)):
@@ -133,8 +134,9 @@ class ProcurementModel(mesa.Model):
     def columns(self) -> list[str]:
         """The DataCollector's columns, one value per round (means over the round's draws).
 
-        ``round``, ``seed`` (an integer; ``nan`` if the model was given a Generator); ``revenue`` (minus the platform's payment) and ``welfare``
-        (minus the creators' true cost) of the mechanism played; per domain ``k``:
+        ``round``, ``seed`` (an integer; ``nan`` if the model was given a Generator);
+        ``revenue`` (minus the platform's payment) and ``welfare`` (minus the creators' true
+        cost) of the mechanism played; per domain ``k``:
         ``cost_k``, ``report_k``, ``x_k`` (content produced), ``payment_k``, ``utility_k``;
         ``union_payment`` and ``broker_profit`` (``nan`` without union / broker);
         ``misreport_gain`` (the largest gain any creator's search found; ``nan`` when
@@ -196,8 +198,8 @@ class ProcurementModel(mesa.Model):
                                         for c in self.creators))}
         for c in self.creators:
             k = c.domain
-            record |= {f"cost_{k}": c.cost.mean(), f"report_{k}": c.report_made.mean(),
-                       f"x_{k}": c.allocation.mean(), f"payment_{k}": c.payment.mean(), f"utility_{k}": c.utility.mean()}
+            record |= {f"cost_{k}": c.cost.mean(), f"report_{k}": c.report_made.mean(), f"x_{k}": c.allocation.mean(),
+                       f"payment_{k}": c.payment.mean(), f"utility_{k}": c.utility.mean()}
         record["union_payment"] = float(self.union.received.mean()) if self.union else np.nan
         record["broker_profit"] = float(self.broker.profit.mean()) if self.broker else np.nan
         record["misreport_gain"] = (float(np.max([c.misreport_gain.max() for c in self.creators]))

@@ -25,7 +25,8 @@ from abm.theory.procurement.payments import PAYMENT_RTOL, _identity, allocation_
 from abm.theory.procurement.quadrature import gauss_legendre
 
 __all__ = ["Mechanism", "MECHANISMS", "ROUND_MECHANISMS", "PaymentOptions", "MechanismOutcome",
-           "anchored_allocation", "get_mechanism", "mechanism_round", "evaluate_mechanisms", "best_misreport", "expectation"]
+           "anchored_allocation", "get_mechanism", "mechanism_round", "evaluate_mechanisms", "best_misreport",
+           "expectation"]
 
 BUYERS = ("platform", "union", "broker")
 

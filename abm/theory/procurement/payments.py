@@ -35,6 +35,8 @@ __all__ = ["myerson_payments", "payment_integrals", "locate_kinks", "KinkSearch"
 
 #: Default relative tolerance of the payment integrals (their QUADPACK error estimates).
 PAYMENT_RTOL = 1e-10
+#: Points per bracket and refinement round: about this many in all (at least ``points``).
+BRACKET_POINTS = 2000
 
 
 def allocation_of(market: ProcurementMarket, weight_of, costs: np.ndarray) -> np.ndarray:
@@ -84,7 +86,8 @@ class KinkSearch:
     Attributes
     ----------
     edges : ndarray, shape (B, P + 1)
-        ``c_k``, the kinks in increasing order, ``b_k``; ``nan`` pads rows with fewer kinks.
+        ``c_k``, the kinks in increasing order and the end ``t*`` of the integration (``b_k``
+        unless the tail was cut, see ``tail``); ``nan`` pads rows with fewer kinks.
     known_t : ndarray, shape (B, M)
         Costs ``t`` at which the search solved the allocation (``nan`` padding) ...
     known_x : ndarray, shape (B, M, K)
@@ -92,9 +95,8 @@ class KinkSearch:
     known_codes : ndarray of int, shape (B, M)
         ... and their sets of binding demands: warm starts for the quadrature.
     tail : ndarray, shape (B,)
-        Where the search stopped short of ``b_k`` at ``t* = `` the last edge: the bound
-        ``y_k(t*) (b_k - t*)`` on the rest of the integral (``y_k`` does not increase in
-        ``t``), else 0.
+        ``y_k(t*) (b_k - t*)``: a bound on the integral over ``[t*, b_k]``, which is left out
+        (``y_k`` does not increase in ``t``); 0 where ``t* = b_k``.
     """
 
     edges: np.ndarray
@@ -121,13 +123,17 @@ class _PathSolver:
 
     def solve(self, rows, t, known_t, known_x, known_codes):
         """``x`` (n, m, K) and binding codes (n, m) at ``t`` (n, m), each node started from the
-        nearest (in ``log t``) of the known solutions ``known_*`` (n, M, ...) of its row."""
+        nearest (in ``log t``) of the known solutions ``known_*`` (n, M, ...) of its row,
+        then from the nearest known solution with a different binding set."""
         distance = np.abs(np.log(known_t)[:, None, :] - np.log(t)[:, :, None])
-        nearest = np.where(np.isnan(distance), np.inf, distance).argmin(axis=2)
-        start = np.take_along_axis(known_x, nearest[..., None], axis=1)
+        distance = np.where(np.isnan(distance), np.inf, distance)
+        nearest = distance.argmin(axis=2)
         codes = np.take_along_axis(known_codes, nearest, axis=1)
-        x, codes = allocate_near(self.market, self.weights(rows, t), start.reshape(-1, self.market.n_domains),
-                                 codes.ravel())
+        other = np.where(known_codes[:, None, :] != codes[..., None], distance, np.inf).argmin(axis=2)
+        k = self.market.n_domains
+        guesses = [(np.take_along_axis(known_x, index[..., None], axis=1).reshape(-1, k),
+                    np.take_along_axis(known_codes, index, axis=1).ravel()) for index in (nearest, other)]
+        x, codes = allocate_near(self.market, self.weights(rows, t), *guesses[0], alternatives=guesses[1:])
         return x.reshape(t.shape + (-1,)), codes.reshape(t.shape)
 
 
@@ -138,9 +144,10 @@ def locate_kinks(market: ProcurementMarket, weight_of, cost, k: int, *, grid: in
     A kink is a change of the set of binding demands. The sets are read on a grid of
     ``grid`` points evenly spaced in ``t`` and ``grid`` in ``log t`` (marching from ``c_k``,
     each point warm-started from the previous one); every grid interval whose ends differ
-    is a bracket, refined by ``points`` interior points per round until it is narrower than
-    ``xtol (b_k - c_k)``. A bracket whose interior shows more than one change splits into
-    several, so kinks that share a grid interval are all found.
+    is a bracket, refined by interior points (``points`` or more per bracket and round,
+    about :data:`BRACKET_POINTS` in all) until it is narrower than ``xtol (b_k - c_k)``. A
+    bracket whose interior shows more than one change splits into several, so kinks that
+    share a grid interval are all found.
 
     The march stops early at a grid point ``t*`` once ``y_k(t*) (b_k - t*)``, a bound on the
     rest of the integral because ``y_k`` does not increase in its own cost, is below
@@ -156,7 +163,7 @@ def locate_kinks(market: ProcurementMarket, weight_of, cost, k: int, *, grid: in
     cost : ndarray, shape (B, K)
         Reported costs with ``0 < c_k <= b_k``.
     grid, points : int
-        Grid points (of each kind) and interior points per refinement round.
+        Grid points (of each kind), and the fewest interior points per bracket and round.
     xtol : float
         Width of the final brackets relative to ``b_k - c_k``; the kink is their middle.
     tail_rtol : float
@@ -174,7 +181,7 @@ def locate_kinks(market: ProcurementMarket, weight_of, cost, k: int, *, grid: in
     width = xtol * (market.upper[k] - cost[:, k])
     found = []
     while brackets.rows.size:
-        brackets = brackets.refine(solver, points)
+        brackets = brackets.refine(solver, int(np.clip(BRACKET_POINTS // brackets.rows.size, points, 31)))
         done = brackets.hi - brackets.lo <= width[brackets.rows]
         found.append(brackets.select(done))
         brackets = brackets.select(~done)
@@ -394,15 +401,21 @@ def myerson_payments(market: ProcurementMarket, cost, weight_of, method: str = "
 
 
 def reference_integrals(market: ProcurementMarket, weight_of, cost, k: int, *, epsabs: float = 1e-12,
-                        epsrel: float = 1e-11, limit: int = 400, kinks: KinkSearch | None = None) -> np.ndarray:
-    r"""The payment integrals by ``scipy.integrate.quad``, one adaptive integral per draw.
+                        epsrel: float = 1e-11, limit: int = 400, splits: int = 8,
+                        kinks: KinkSearch | None = None, threads: int = 1500) -> np.ndarray:
+    r"""The payment integrals by ``scipy.integrate.quad``: an independent check.
 
-    A check independent of :func:`payment_integrals`' rule, nodes and error control: QUADPACK
-    (``qagp``, split at the kinks) evaluates ``y_k`` pointwise through
-    :func:`allocation_of` (the barrier method and KKT polish, no warm starts). To make this
-    affordable, each draw's ``quad`` runs in its own thread and the threads' requests are
-    pooled: whenever every running ``quad`` waits for an integrand value, all of them are
-    computed in one batched allocation.
+    Independent of :func:`payment_integrals`' rule, nodes, change of variable, tail bound
+    and error control: QUADPACK's adaptive 21-point Gauss-Kronrod rule integrates ``y_k`` in
+    ``t`` over all of ``[c_k, b_k]``, evaluating it pointwise through :func:`allocation_of`
+    (the barrier method and KKT polish, no warm starts). The range is split at the kinks
+    (from :func:`locate_kinks`: only a hint, quad's own error control decides) and at
+    ``splits`` points evenly spaced in ``log t``, and ``quad`` runs on each piece with
+    ``epsabs`` and ``epsrel``.
+
+    To make this affordable, every piece's ``quad`` runs in its own thread (at most
+    ``threads`` at a time) and the threads' requests are pooled: whenever every running
+    ``quad`` waits for an integrand value, all of them are computed in one batched allocation.
 
     Returns
     -------
@@ -410,26 +423,48 @@ def reference_integrals(market: ProcurementMarket, weight_of, cost, k: int, *, e
     """
     cost = np.atleast_2d(np.asarray(cost, dtype=float))
     kinks = locate_kinks(market, weight_of, cost, k) if kinks is None else kinks
+    rows, lows, highs = _reference_pieces(cost[:, k], market.upper[k], kinks, splits)
+    pieces = np.zeros(rows.size)
+    for chunk in np.array_split(np.arange(rows.size), max(1, -(-rows.size // threads))):
+        pieces[chunk] = _pooled_quad(market, weight_of, cost, k, rows[chunk], lows[chunk], highs[chunk],
+                                     dict(epsabs=epsabs, epsrel=epsrel, limit=limit))
+    return np.bincount(rows, pieces, minlength=len(cost))
 
-    def evaluate(rows, t):
-        return allocation_of(market, weight_of, _with_column(cost[rows], k, t[:, None]))[:, 0, k]
 
-    pool = _PooledIntegrand(evaluate, len(cost))
-    result = np.full(len(cost), np.nan)
+def _reference_pieces(low, high, kinks: KinkSearch, splits: int):
+    """Rows and bounds of the pieces: ``[c_k, b_k]`` split at the kinks and evenly in ``log t``."""
+    rows, lows, highs = [], [], []
+    for row, start in enumerate(low):
+        inner = kinks.edges[row][1:][np.isfinite(kinks.edges[row][1:])]
+        points = np.unique(np.concatenate([[start, high], inner[inner < high], np.geomspace(start, high, splits + 1)]))
+        rows.append(np.full(points.size - 1, row))
+        lows.append(points[:-1])
+        highs.append(points[1:])
+    return np.concatenate(rows), np.concatenate(lows), np.concatenate(highs)
 
-    def work(row):
+
+def _pooled_quad(market, weight_of, cost, k, rows, lows, highs, options) -> np.ndarray:
+    """``quad`` of ``y_k`` over ``[lows, highs]`` of draws ``rows``, one thread per piece."""
+
+    def evaluate(pieces, t):
+        return allocation_of(market, weight_of, _with_column(cost[rows[pieces]], k, t[:, None]))[:, 0, k]
+
+    pool = _PooledIntegrand(evaluate, rows.size)
+    result = np.full(rows.size, np.nan)
+
+    def work(piece):
         try:
-            edges = kinks.edges[row][np.isfinite(kinks.edges[row])]
-            result[row] = integrate.quad(lambda t: pool(row, t), edges[0], edges[-1], points=edges[1:-1] if edges.size > 2 else None,
-                                         epsabs=epsabs, epsrel=epsrel, limit=limit)[0]
+            result[piece] = integrate.quad(lambda t: pool(piece, t), lows[piece], highs[piece], **options)[0]
         finally:
             pool.finished()
 
-    threads = [threading.Thread(target=work, args=(row,), daemon=True) for row in range(len(cost))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    workers = [threading.Thread(target=work, args=(piece,), daemon=True) for piece in range(rows.size)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if pool.error is not None:
+        raise RuntimeError("the reference integrand failed") from pool.error
     return result
 
 
