@@ -225,10 +225,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("results/procurement"), help="output directory")
 
 
+def _check_arguments(args) -> None:
+    """Refuse, before any work, options out of range or not used by the chosen experiment."""
+    if args.draws is not None and args.draws < 2:
+        raise ValueError(f"--draws must be >= 2 (means and their standard errors need two), got {args.draws}")
+    for name in ("seed", "market_seed"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.experiment == "overproduction" and args.draws is not None:
+        raise ValueError("--draws is not used by overproduction (it draws no costs)")
+
+
 def run(args) -> int:
     """Run one procurement experiment and write its tables and figures."""
     import time
 
+    _check_arguments(args)
     args.out.mkdir(parents=True, exist_ok=True)
     progress, start = not args.no_progress, time.perf_counter()
     if args.experiment == "table1":
