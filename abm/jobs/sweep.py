@@ -21,22 +21,30 @@ def add_arguments(parser) -> None:
     parser.add_argument("--allow-version-change", action="store_true",
                         help="with --resume: continue although the package versions changed (sweep.json records "
                              "every version the sweep ran under)")
-    parser.add_argument("--workers", type=int, default=None, help="local worker processes (default 2)")
+    parser.add_argument("--workers", type=int, default=_Default(2), help="local worker processes")
     parser.add_argument("--scheduler", default=None, help="address tcp://HOST:PORT of a dask.distributed scheduler")
-    parser.add_argument("--scheduler-timeout", type=float, default=None,
-                        help="seconds to wait for the --scheduler to answer (default 10)")
+    parser.add_argument("--scheduler-timeout", type=float, default=_Default(10),
+                        help="seconds to wait for the --scheduler to answer")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+class _Default(int):
+    """A default value that remembers it was not given (so a given one can be refused)."""
+
+
+def _given(value) -> bool:
+    return not isinstance(value, _Default)
 
 
 def _check(args) -> None:
     """Options the chosen mode would ignore are refused, not silently dropped."""
-    if args.scheduler is not None and args.workers is not None:
+    if args.scheduler is not None and _given(args.workers):
         raise ValueError("--workers sets the local process pool: not used with --scheduler (the cluster has its own)")
-    if args.scheduler is None and args.scheduler_timeout is not None:
+    if args.scheduler is None and _given(args.scheduler_timeout):
         raise ValueError("--scheduler-timeout is used only with --scheduler")
-    if args.scheduler_timeout is not None and not args.scheduler_timeout > 0:
+    if not args.scheduler_timeout > 0:
         raise ValueError(f"--scheduler-timeout must be > 0 seconds, got {args.scheduler_timeout}")
-    if args.workers is not None and args.workers < 1:
+    if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.retry_failed and not args.resume:
         raise ValueError("--retry-failed is used only with --resume (a new sweep has no failed runs)")
@@ -53,10 +61,10 @@ def run(args) -> int:
     out = output_dir(args.out if args.out is not None else Path("results") / f"sweep_{args.spec.stem}")
     spec = load_sweep(args.spec)
     try:
-        results = run_sweep(spec, out, resume=args.resume, workers=2 if args.workers is None else args.workers,
-                            scheduler=args.scheduler, progress=not args.no_progress, retry_failed=args.retry_failed,
+        results = run_sweep(spec, out, resume=args.resume, workers=int(args.workers), scheduler=args.scheduler,
+                            progress=not args.no_progress, retry_failed=args.retry_failed,
                             allow_version_change=args.allow_version_change,
-                            scheduler_timeout=10.0 if args.scheduler_timeout is None else args.scheduler_timeout)
+                            scheduler_timeout=float(args.scheduler_timeout))
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are saved in {out}; continue with --resume", file=sys.stderr)
         return 130

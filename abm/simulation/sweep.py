@@ -371,7 +371,12 @@ def _validate_points(spec: SweepSpec) -> None:
             for value in (parameter.low, parameter.high):
                 _validate_point(spec.base, {parameter.path: value})
     if len(spec.parameters) > 1 or spec.design != "grid":
-        for point in itertools.islice(_iter_points(spec), MAX_VALIDATED_POINTS):
+        import warnings
+
+        with warnings.catch_warnings():  # SALib's "N should be a power of 2" comes again when the sweep runs
+            warnings.simplefilter("ignore", UserWarning)
+            points = list(itertools.islice(_iter_points(spec), MAX_VALIDATED_POINTS))
+        for point in points:
             _validate_point(spec.base, point)
 
 
@@ -409,11 +414,7 @@ def _iter_points(spec: SweepSpec):
 
 def design_points(spec: SweepSpec) -> list[dict]:
     """Every parameter combination of the design, in a fixed order."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Sobol.*", category=UserWarning)  # N not a power of 2
-        return list(_iter_points(spec))
+    return list(_iter_points(spec))
 
 
 def sobol_problem(spec: SweepSpec, unit_ranges: bool = False) -> dict:

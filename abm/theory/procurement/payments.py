@@ -401,7 +401,7 @@ def myerson_payments(market: ProcurementMarket, cost, weight_of, method: str = "
 
 
 def reference_integrals(market: ProcurementMarket, weight_of, cost, k: int, *, epsabs: float = 1e-12,
-                        epsrel: float = 1e-11, limit: int = 400, splits: int = 8,
+                        epsrel: float = 1e-11, limit: int = 400, splits: int = 16,
                         kinks: KinkSearch | None = None, threads: int = 1500) -> np.ndarray:
     r"""The payment integrals by ``scipy.integrate.quad``: an independent check.
 
