@@ -32,6 +32,7 @@ def test_the_corpus_is_broad_and_well_formed():
     assert {case.kind for case in CASES} == {"scenario", "sweep", "cli", "library"}
 
 
+@pytest.mark.slow  # ~1,000 cases, half a minute: the quick subset leaves them to CI
 @pytest.mark.parametrize("case,mode", _params())
 def test_bad_input_is_refused_clearly(case, mode, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # a wrongly accepted "--out ''" must not write into the checkout

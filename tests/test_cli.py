@@ -26,6 +26,7 @@ def test_static_job_rejects_bad_input(tmp_path, capsys):
     assert "beta must be >= 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_run_job_writes_both_trajectories_and_the_summary(tmp_path, capsys):
     scenario = tmp_path / "s.toml"
     scenario.write_text((__import__("abm.scenario").scenario.SCENARIO_DIR

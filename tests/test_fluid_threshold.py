@@ -30,6 +30,7 @@ def threshold_markets():
             "rank_and_file_at_0.001": (rank_and_file.market, 200.0)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(threshold_markets()))
 def test_threshold_scenarios_finish_within_a_small_evaluation_bound(name):
     market, horizon = threshold_markets()[name]

@@ -67,6 +67,7 @@ def test_agents_converge_to_the_continuum_as_the_population_grows():
     assert abs(fit.slope + 0.5) <= 3 * fit.stderr
 
 
+@pytest.mark.slow
 def test_the_scenario_shows_what_its_description_states():
     scenario = resolve_scenario("curse_with_diverse_imitators")
     result = simulate(scenario)
@@ -117,6 +118,7 @@ def test_precision_uses_every_creators_own_loading():
     assert model.precision == pytest.approx(precision_fixed_point(s0, s1, s2, 0.5, 0.2), rel=1e-13)
 
 
+@pytest.mark.slow
 def test_myopic_price_with_own_loadings_is_the_brute_force_argmax():
     rng = np.random.default_rng(5)
     n = 200

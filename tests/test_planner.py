@@ -125,6 +125,7 @@ def test_adjoint_gradient_matches_finite_differences(market, kind, uniform, term
                / (2 * step) for e in np.eye(controls.size)]
     np.testing.assert_allclose(gradient, numeric, rtol=0, atol=1e-6 * np.abs(numeric).max())
 
+@pytest.mark.slow
 
 def test_planner_objective_is_the_welfare_accounting_of_its_own_path(market):
     settings = WelfareSettings(discount_rate=0.1)
@@ -178,6 +179,7 @@ def test_planner_bounds_every_regimes_fluid_limit(market, fluid_limits, rate):
         assert accounts.present_value["welfare"] <= bound + left_point_allowance(accounts, DT), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [0.05, 1.0])
 def test_planner_bounds_round_maps_of_the_same_grid(market, rate):
     """Sharp: the round map of every regime is a path of the planner's own problem."""
@@ -194,6 +196,7 @@ def test_planner_bounds_round_maps_of_the_same_grid(market, rate):
 # --- the forward-looking firm ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [0.01, 0.05])
 def test_forward_looking_firm_earns_at_least_the_myopic_firms_profit(market, rate):
     """Same rounds, same accounting (the firm's party of welfare_accounts)."""
@@ -207,6 +210,7 @@ def test_forward_looking_firm_earns_at_least_the_myopic_firms_profit(market, rat
         myopic = fluid_rounds(market, DT, int(horizon / DT))
     assert firm >= welfare_accounts(myopic, market, settings, DT).present_value["firm"] * (1 - 1e-9)
 
+@pytest.mark.slow
 
 def test_model_predictive_firm_beats_the_myopic_fluid_limit(market):
     settings, horizon = WelfareSettings(discount_rate=0.05), 40.0
@@ -233,6 +237,7 @@ def mean_margin_drift(market, stocks) -> float:
     return market.depreciation + abs(slope / mean(stocks))
 
 
+@pytest.mark.slow
 def test_forward_looking_price_tends_to_the_myopic_price_as_r_grows(market):
     """Eq. 12's firm values a permanent unit of precision at v: the limit r -> inf with s = r v."""
     stocks = market.initial_stocks

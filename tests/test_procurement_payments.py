@@ -55,6 +55,7 @@ def _check_against_quad(costs):
     assert np.all(np.abs(ours.value - exact) <= ours.error + 1e-11 * np.abs(exact))
 
 
+@pytest.mark.slow
 def test_table1_subsample_and_constructed_draws_match_quad():
     """2 draws with the smallest c_1, 2 with two kinks, 1 other, 2 constructed (quad costs
     about 50 ms per round of pooled evaluations; the slow tests check many more draws)."""

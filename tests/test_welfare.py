@@ -236,6 +236,7 @@ def test_a_wrong_round_length_is_refused(market, regime_paths):
         welfare_accounts(regime_paths["strict_ip"].iloc[:0], market, WelfareSettings(), DT)
 
 
+@pytest.mark.slow
 def test_round_trajectories_and_sampled_ode_agree_to_first_order(market):
     """The same accounting read on the round map (prices held for dt) and on the ODE sampled
     every dt: the two policies differ by O(dt), so from dt = 0.1 to dt = 0.05 (rounds short enough
