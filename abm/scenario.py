@@ -18,10 +18,12 @@ Layout of a file::
     [market]           value, sigma0_sq, kappa, depreciation
     [innovators]       mass, beta, cost, initial_stock, [innovators.outside_option]
     [rank_and_file]    same keys as [innovators]
-    [simulation]       horizon, dt, agents, firm, regime, sampling, seed
+    [simulation]       horizon, dt, agents, firm, regime, sampling, seed, firms, licensing,
+                       record_every
     [learning]         learning_rate, probe, initial_price   (optional; firm = "learning")
     [regime]           operating_cost, firm_outside, creator_outside, bargaining_power,
-                       statutory_rate, pool_share, innovator_beta   (optional)
+                       statutory_rate, pool_share, innovator_beta, shadow_discount_rate,
+                       broker_weight, union_weight, union_types   (optional)
     [innovators.behaviour], [rank_and_file.behaviour]
                        rule and its parameters (optional; default rule = "best_response";
                        :mod:`abm.theory.behaviour_limits`, ``docs/behaviours.md``)
@@ -102,6 +104,16 @@ class Simulation:
         One of :data:`SAMPLING_METHODS`.
     seed : int
         Seed of the run's random number generator.
+    firms : int
+        Number of rival AI firms ``F >= 1`` (``F > 1``: strict IP, myopic or learning firms;
+        :mod:`abm.theory.rivals`, ``docs/regimes.md``).
+    licensing : str
+        One of :data:`abm.theory.rivals.LICENSING`: how creators license to several firms.
+    record_every : int
+        Record every ``k``-th round in the trajectory (rounds ``0, k, 2k, ...``) and always the
+        last, ``k >= 1`` (default 1: every round). The run's cumulative outputs are running
+        totals over every round whatever ``k``; only the trajectory table is thinned, so its
+        memory is about ``n_recorded`` rows (``docs/model.md``).
     """
 
     horizon: float = 200.0
@@ -111,6 +123,9 @@ class Simulation:
     regime: str = "strict_ip"
     sampling: str = "random"
     seed: int = 0
+    firms: int = 1
+    licensing: str = "non_exclusive"
+    record_every: int = 1
 
     def __post_init__(self) -> None:
         horizon = require_positive(self.horizon, "simulation.horizon")
@@ -127,12 +142,39 @@ class Simulation:
         if seed >= 2**63:
             raise ValueError(f"simulation.seed must be < 2**63 (a 63-bit seed, as runs and sweeps draw them), got {seed}")
         object.__setattr__(self, "seed", seed)
+        self._check_firms()
+        object.__setattr__(self, "record_every", require_whole(self.record_every, "simulation.record_every",
+                                                               minimum=1))
         check_memory(self)
+
+    def _check_firms(self) -> None:
+        """``firms`` a whole number >= 1, ``licensing`` a known regime; rival firms set their own prices."""
+        from abm.theory.rivals import LICENSING
+
+        object.__setattr__(self, "firms", require_whole(self.firms, "simulation.firms", minimum=1))
+        if not isinstance(self.licensing, str) or self.licensing not in LICENSING:
+            raise ValueError(f"simulation.licensing must be one of {list(LICENSING)}, got {self.licensing!r}")
+        if self.firms > 1 and (self.regime != "strict_ip" or self.firm not in ("myopic", "learning")):
+            raise ValueError(f"simulation.firms = {self.firms} (rival AI firms) needs simulation.regime = 'strict_ip' "
+                             f"and simulation.firm = 'myopic' or 'learning' (each firm sets its own price), got "
+                             f"regime {self.regime!r} and firm {self.firm!r}")
 
     @property
     def n_rounds(self) -> int:
         """Rounds needed to cover the horizon, ``ceil(T / dt)`` up to rounding."""
         return max(1, int(round(self.horizon / self.dt)))
+
+    def is_recorded(self, round_index: int) -> bool:
+        """Whether round ``round_index`` (from 0) is a row of the trajectory: every
+        ``record_every``-th round and the last."""
+        return round_index % self.record_every == 0 or round_index == self.n_rounds - 1
+
+    @property
+    def n_recorded(self) -> int:
+        """Rows of the trajectory: ``ceil(n_rounds / record_every)``, plus the last round when
+        it is not a multiple of ``record_every`` (the rounds :meth:`is_recorded` picks)."""
+        rows = -(-self.n_rounds // self.record_every)
+        return rows + (0 if (self.n_rounds - 1) % self.record_every == 0 else 1)
 
 
 #: Memory one creator agent takes at its largest: about 125 bytes measured with array stepping
@@ -158,12 +200,13 @@ def _memory_limit() -> int:
 
 def memory_estimate(simulation: "Simulation") -> tuple[int, int]:
     """``(agents_bytes, rounds_bytes)``: what a run of ``simulation`` holds at its largest:
-    ``2 types x agents x BYTES_PER_AGENT`` and ``rounds x columns x BYTES_PER_RECORDED_VALUE``
-    for the DataCollector (every round is recorded: the cumulative outputs sum them all)."""
+    ``2 types x agents x BYTES_PER_AGENT`` and ``recorded rows x columns x BYTES_PER_RECORDED_VALUE``
+    for the DataCollector (:attr:`Simulation.n_recorded` rows; the cumulative outputs are
+    running totals in a fixed-size buffer, whatever the number of rounds)."""
     from abm.theory.fluid import TRAJECTORY_COLUMNS
 
     columns = len(TRAJECTORY_COLUMNS) + 1  # and the seed
-    return 2 * simulation.agents * BYTES_PER_AGENT, simulation.n_rounds * columns * BYTES_PER_RECORDED_VALUE
+    return 2 * simulation.agents * BYTES_PER_AGENT, simulation.n_recorded * columns * BYTES_PER_RECORDED_VALUE
 
 
 def check_memory(simulation: "Simulation") -> None:
@@ -184,11 +227,12 @@ def check_memory(simulation: "Simulation") -> None:
                          f"(2 types x {simulation.agents} agents x {BYTES_PER_AGENT} bytes per agent), more than "
                          f"this machine's memory ({limit / gib:.3g} GiB)")
     if rounds_bytes > limit or agents_bytes + rounds_bytes > limit:
-        raise ValueError(f"simulation.horizon / simulation.dt = {simulation.n_rounds} rounds need about "
-                         f"{rounds_bytes / gib:.3g} GiB for the DataCollector ({simulation.n_rounds} rounds x "
+        raise ValueError(f"simulation.horizon / simulation.dt = {simulation.n_rounds} rounds, recorded every "
+                         f"{simulation.record_every} (simulation.record_every), need about {rounds_bytes / gib:.3g} "
+                         f"GiB for the DataCollector ({simulation.n_recorded} recorded rounds x "
                          f"{len(TRAJECTORY_COLUMNS) + 1} columns x {BYTES_PER_RECORDED_VALUE} bytes), and the agents "
                          f"{agents_bytes / gib:.3g} GiB: more than this machine's memory ({limit / gib:.3g} GiB); "
-                         "use a longer dt or a shorter horizon")
+                         "use a longer dt, a shorter horizon or a larger simulation.record_every")
 
 
 def _default_market() -> DynamicMarket:

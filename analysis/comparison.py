@@ -19,7 +19,8 @@ from abm.theory.static import InformationMarket, social_optimum
 from abm.theory.welfare import outside_option_check, welfare_accounts
 
 __all__ = ["compare_static", "compare_dynamic", "DynamicComparison", "format_static_comparison",
-           "format_dynamic_comparison"]
+           "format_dynamic_comparison", "behaviour_scenario", "with_behaviour", "compare_behaviours",
+           "BEHAVIOUR_TABLE_COLUMNS", "format_behaviour_comparison", "plot_behaviour_regimes"]
 
 def compare_static(market: InformationMarket, settings: RegimeSettings | None = None) -> pd.DataFrame:
     """Every regime's static outcome: one row per regime.
@@ -172,3 +173,153 @@ def format_dynamic_comparison(comparison: DynamicComparison) -> str:
     ])
 
 
+# --- behaviours x regimes ---------------------------------------------------------------------
+
+#: Columns of :func:`compare_behaviours`'s table (one row per behaviour and regime).
+BEHAVIOUR_TABLE_COLUMNS = ("behaviour", "regime", "precision_final", "precision_final_fluid",
+                           "innovator_participation_final", "innovator_participation_final_fluid",
+                           "price_final", "pv_welfare", "below_barrier_final", "note")
+
+
+def behaviour_scenario(rule: str) -> str | None:
+    """The shipped scenario that shows ``rule`` (``None`` if none does yet).
+
+    ``<rule>`` or ``<rule>_entry`` if shipped (``logit_entry``, ``sunk_entry``,
+    ``adaptive_expectations``, ``chosen_originality``), else the first shipped scenario in
+    which a type follows ``rule``. ``best_response`` has none (it is every other scenario).
+    """
+    from abm.scenario import resolve_scenario, scenario_names
+
+    names = scenario_names()
+    for name in (rule, f"{rule}_entry"):
+        if name in names:
+            return name
+    for name in names:
+        if any(b.rule == rule for b in resolve_scenario(name).behaviours):
+            return name
+    return None
+
+
+def with_behaviour(scenario: Scenario, rule: str) -> Scenario:
+    """``scenario`` with the creators' behaviours of ``rule``'s shipped scenario (:func:`behaviour_scenario`):
+    each type follows what it follows there, with the same parameters (``logit``, ``sunk_entry``,
+    ``adaptive_expectations``: both types; ``chosen_originality``: the rank-and-file creators
+    choose their style, innovators best-respond); ``best_response``: both types best-respond.
+
+    Raises
+    ------
+    ValueError
+        For a rule no shipped scenario shows.
+    """
+    import dataclasses
+
+    from abm.scenario import resolve_scenario
+    from abm.theory.behaviour_limits import Behaviour
+
+    if rule == "best_response":
+        return dataclasses.replace(scenario, behaviours=(Behaviour(), Behaviour()))
+    name = behaviour_scenario(rule)
+    if name is None:
+        raise ValueError(f"no shipped scenario shows the behaviour {rule!r}: set its parameters by keyword "
+                         f"(innovators.behaviour.rule = {rule!r}, ...)")
+    return dataclasses.replace(scenario, behaviours=resolve_scenario(name).behaviours)
+
+
+def compare_behaviours(scenario: Scenario, rules=None, regimes=None, seed: int | None = None,
+                       progress: bool = False) -> pd.DataFrame:
+    """Every behaviour under every regime on one population (same seed, so the same agents).
+
+    Each rule of ``rules`` (default: every rule with a shipped scenario, and best response)
+    is applied to ``scenario`` as its shipped scenario applies it (:func:`with_behaviour`) and run under each
+    regime of ``regimes`` (default: :data:`~abm.regimes.REGIMES`) with
+    :func:`~abm.simulation.run.simulate`: agents and the behaviour's fluid map under that
+    regime. One row per (behaviour, regime): :data:`BEHAVIOUR_TABLE_COLUMNS` at the horizon,
+    ``pv_welfare`` the present-value welfare of the agents' run (:func:`present_values`). A pair
+    the model refuses (a rule that does not run under a regime) is a row of ``nan`` whose ``note``
+    is the model's message.
+    """
+    from abm.simulation.dynamic_market.behaviours import BEHAVIOURS
+
+    if seed is not None:
+        scenario = scenario.with_simulation(seed=seed)
+    rules = list(rules) if rules is not None else [r for r in BEHAVIOURS
+                                                   if r == "best_response" or behaviour_scenario(r)]
+    regimes = list(regimes) if regimes is not None else list(REGIMES)
+    pairs = [(rule, regime) for rule in rules for regime in regimes]
+    if progress:
+        from tqdm.auto import tqdm
+
+        pairs = tqdm(pairs, desc="behaviours x regimes", unit="run")
+    rows = []
+    for rule, regime in pairs:
+        try:
+            result = simulate(with_behaviour(scenario, rule).with_regime(regime))
+        except ValueError as error:
+            if "simulation.regime" not in str(error):
+                raise
+            rows.append({"behaviour": rule, "regime": regime, "note": f"refused: {error}"})
+            continue
+        rows.append({"behaviour": rule, "regime": regime, **summarise(result), **present_values(result), "note": ""})
+    return pd.DataFrame(rows).reindex(columns=list(BEHAVIOUR_TABLE_COLUMNS))
+
+
+def format_behaviour_comparison(table: pd.DataFrame, scenario: Scenario) -> str:
+    """The behaviour x regime table: precision, innovator share (%) and PV welfare at the horizon."""
+    wide = table.pivot(index="behaviour", columns="regime",
+                       values=["precision_final", "innovator_participation_final", "pv_welfare"])
+    simulation = scenario.simulation
+    lines = [f"scenario {scenario.name!r}: every behaviour under every regime ({simulation.agents} agents per type, "
+             f"horizon {simulation.horizon}, seed {simulation.seed}); each behaviour as its shipped "
+             "scenario applies it"]
+    for value, title, fmt in (("precision_final", "precision at the horizon", "{:.3f}"),
+                              ("innovator_participation_final", "share of innovators selling at the horizon (%)",
+                               "{:.2f}"),
+                              ("pv_welfare", "present-value welfare", "{:.2f}")):
+        part = wide[value] * (100.0 if value == "innovator_participation_final" else 1.0)
+        with pd.option_context("display.float_format", fmt.format, "display.width", 200):
+            lines += ["", title + ":", part.to_string()]
+    return "\n".join(lines)
+
+
+#: Panels of :func:`plot_behaviour_regimes`: column, title, number format, colour scale.
+_BEHAVIOUR_PANELS = (("precision_final", "precision of the firm's model at the horizon", "{:.3g}", "log"),
+                     ("innovator_participation_final", "share of innovators selling at the horizon (%)", "{:.3g}",
+                      "log"),
+                     ("pv_welfare", "present-value welfare (colour: log scale when all positive)", "{:.3g}",
+                      "linear"))
+
+
+def plot_behaviour_regimes(table: pd.DataFrame):
+    """Three annotated grids, behaviour (rows) by regime (columns): precision, innovator share and
+    present-value welfare at the horizon (:func:`compare_behaviours`)."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm, Normalize
+
+    behaviours = list(dict.fromkeys(table["behaviour"]))
+    regimes = list(dict.fromkeys(table["regime"]))
+    fig, axes = plt.subplots(3, 1, figsize=(11, 11), constrained_layout=True)
+    for ax, (column, title, fmt, scale) in zip(axes, _BEHAVIOUR_PANELS):
+        grid = table.pivot(index="behaviour", columns="regime", values=column).loc[behaviours, regimes]
+        values = grid.to_numpy(dtype=float) * (100.0 if column == "innovator_participation_final" else 1.0)
+        finite = values[np.isfinite(values)]
+        positive = finite[finite > 0]
+        logarithmic = scale == "log" or (positive.size == finite.size and positive.size > 0)
+        norm = (LogNorm(vmin=max(positive.min(), 1e-3 * positive.max()), vmax=positive.max())
+                if logarithmic and positive.size else Normalize(vmin=finite.min(), vmax=finite.max()))
+        shown = np.where(values > 0, values, np.nan) if logarithmic else values
+        ax.set_facecolor("0.85")  # cells left blank: exactly 0 on a log scale, or a pair the model refuses
+        ax.imshow(shown, norm=norm, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(values):
+            dark = np.isfinite(shown[i, j]) and norm(shown[i, j]) < 0.6
+            ax.text(j, i, fmt.format(value) if np.isfinite(value) else "not run", ha="center", va="center",
+                    color="white" if dark else "black", fontsize=9)
+        ax.set_xticks(range(len(regimes)), [textwrap.fill(name.replace("_", " ").replace(" ip", " IP"), 12)
+                                            for name in regimes])
+        ax.set_yticks(range(len(behaviours)), [name.replace("_", " ") for name in behaviours])
+        ax.set_xlabel("market regime")
+        ax.set_ylabel("creator behaviour")
+        ax.set_title(title)
+    fig.suptitle("What creator behaviours do to the curse of precision, regime by regime (agents)")
+    return fig

@@ -16,6 +16,15 @@ as min / median over the repeats, wall clock and (in brackets) CPU time of this 
    ``shuffle_do("step")`` (goal >= 100x);
 6. with ``--huge``: 10^7 creators x 1,000 rounds in a child process under
    ``/usr/bin/time -v`` for its peak memory (goals <= 3 min and <= 2.5 GB).
+
+``--behaviours`` runs only the behaviours' comparison (goal: the slowest behaviour's round
+within 2x of best response): per round at ``--creators`` creators, best response on its
+prefix path, best response forced through the per-creator array path (the pass over every
+creator that a rule with per-creator random or remembered state must pay at least), and
+every other rule of :data:`~abm.simulation.dynamic_market.behaviours.BEHAVIOURS` on the
+shipped scenario that uses it, each against both references and against the bandwidth
+bound of a per-creator pass; ``--before`` adds logit and sunk entry with their fast paths
+patched out (a fifth of the rounds).
 """
 
 import argparse
@@ -31,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import Timing, ratio, timed  # noqa: E402
 
 import abm.simulation.dynamic_market.model as model_module  # noqa: E402
-from abm.scenario import default_scenario  # noqa: E402
+from abm.scenario import default_scenario, resolve_scenario, scenario_names  # noqa: E402
+from abm.simulation.dynamic_market import behaviours  # noqa: E402
 from abm.simulation.dynamic_market import kernels  # noqa: E402
 from abm.simulation.dynamic_market.model import DataMarketModel  # noqa: E402
 from abm.theory.heterogeneity import UniformValues, characteristic_from_value  # noqa: E402
@@ -45,6 +55,113 @@ SPREAD = {("beta", 0.0): UniformValues(0.0, 0.1), ("beta", 0.9): UniformValues(0
 #: prices (8 B), and the round reads price, entry price, loading and outside option (32 B),
 #: reads and writes the stock (16 B) and writes entry and effort (9 B).
 BYTES_PER_CREATOR_ROUND = 8 + 8 + 16 + 8 + 32 + 16 + 9
+
+
+#: Bytes a behaviour's per-creator pass moves at least per creator: the generator writes a
+#: uniform and the rule reads it back (16 B), reads the outside option (8 B), writes entry and
+#: effort (9 B), and the stock is read and written (16 B); the per-type sums read entry and
+#: effort again (9 B).
+BEHAVIOUR_BYTES = 16 + 8 + 9 + 16 + 9
+
+
+def behaviour_scenario(rule: str):
+    """The first shipped scenario in which some type follows ``rule`` (None if there is none)."""
+    for name in scenario_names():
+        scenario = resolve_scenario(name)
+        if any(b.rule == rule for b in scenario.behaviours):
+            return scenario
+    return None
+
+
+def force_array_best_response(model) -> None:
+    """Make every type of a model built with another rule best-respond, over the arrays."""
+    model.behaviour.rules = [behaviours.BestResponse(behaviour, model.population, k)
+                             for k, behaviour in enumerate(default_scenario().behaviours)]
+
+
+class BeforeSpeedups:
+    """Within the block, the behaviours' round as it was before their fast paths (issue 16, goal 4):
+    the logit count summed over every creator, each rule deciding creator by creator over the
+    arrays, the sunk-entry supply curve rebuilt every round and the stock update in numpy."""
+
+    def __enter__(self):
+        rules, entry = behaviours, behaviours.EntryRule
+        self.saved = [(rules.Logit, "expected_count", rules.Logit.expected_count),
+                      (rules.Logit, "decide_all", rules.Logit.decide_all),
+                      (rules.SunkEntry, "decide_all", rules.SunkEntry.decide_all),
+                      (rules, "_supply_key", rules._supply_key),
+                      (rules.CreatorBehaviours, "step_all", rules.CreatorBehaviours.step_all)]
+
+        def direct_count(rule, price):
+            return float(np.sum(behaviours.expit((rule.payoff(price) - rule.options) / rule.temperature)))
+
+        def numpy_step_all(self):
+            population = self.population
+            for rule in self.rules:
+                rule.decide_all()
+            population.stock[:] = population.decay * population.stock + population.growth * (population.mass
+                                                                                              * population.effort)
+
+        rules.Logit.expected_count = direct_count
+        rules.Logit.decide_all = entry.decide_all
+        rules.SunkEntry.decide_all = entry.decide_all
+        rules._supply_key = lambda rule: None
+        rules.CreatorBehaviours.step_all = numpy_step_all
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, value in self.saved:
+            setattr(owner, name, value)
+
+
+def behaviour_round(scenario, creators: int, rounds: int, force_best: bool = False, before: bool = False) -> tuple:
+    """``(wall, CPU)`` seconds per round of ``rounds`` rounds (the build excluded), and the model."""
+    scenario = scenario.with_simulation(agents=creators // 2, horizon=rounds * scenario.simulation.dt)
+    model = DataMarketModel(scenario, rng=1)
+    if force_best:
+        force_array_best_response(model)
+    if before:
+        with BeforeSpeedups():
+            _, wall, cpu = timed(lambda: model.run(rounds))
+    else:
+        _, wall, cpu = timed(lambda: model.run(rounds))
+    return (wall / rounds, cpu / rounds), model
+
+
+def behaviours_section(n: int, rounds: int, repeats: int, before: bool = False) -> None:
+    """Per-round cost of every behaviour at ``n`` creators, side by side (goal 4 of issue 16)."""
+    section("1. memory bandwidth")
+    copy = bandwidth(5)
+    speed = 4e8 / copy.min("cpu")
+    print(f"np.copyto of 200 MB: {copy.describe('ms', 1e3)}; {speed / 1e9:.1f} GB/s by CPU time")
+    bound = n * BEHAVIOUR_BYTES / speed
+    sunk = behaviour_scenario("sunk_entry")
+    variants = {"best_response (prefix sums)": (default_scenario(), False, False),
+                "best_response (per-creator arrays)": (sunk, True, False)}
+    for rule in behaviours.BEHAVIOURS:
+        scenario = behaviour_scenario(rule)
+        if rule != "best_response" and scenario is not None:
+            variants[rule] = (scenario, False, False)
+    if before:
+        for rule in ("logit", "sunk_entry"):
+            variants[f"{rule} (before)"] = (behaviour_scenario(rule), False, True)
+    section(f"2. per round at {n:,} creators, {rounds} rounds, {'numba' if kernels.AVAILABLE else 'numpy'} "
+            f"(compiled loops {'on' if kernels.AVAILABLE else 'off'})")
+    for scenario, force, old in variants.values():  # compile and warm up outside the timings
+        behaviour_round(scenario, 2000, 3, force, old)
+    timings = {name: Timing() for name in variants}
+    for _ in range(repeats):
+        for name, (scenario, force, old) in variants.items():
+            count = max(rounds // 5, 2) if old else rounds  # the old rounds are slow: fewer of them
+            per_round, model = behaviour_round(scenario, n, count, force, old)
+            timings[name].add(*per_round)
+    best, array = timings["best_response (prefix sums)"], timings["best_response (per-creator arrays)"]
+    print(f"lower bound of a per-creator pass: {BEHAVIOUR_BYTES} B per creator at {speed / 1e9:.1f} GB/s = "
+          f"{bound * 1e3:.2f} ms per round")
+    for name, timing in timings.items():
+        print(f"{name:>36}: {timing.describe('ms', 1e3)}; / prefix {ratio(timing, best, 'cpu')} CPU "
+              f"({ratio(timing, best)} wall); / per-creator pass {ratio(timing, array, 'cpu')} CPU "
+              f"({ratio(timing, array)} wall); / bandwidth bound {timing.min('cpu') / bound:.3g}x CPU")
 
 
 def with_loadings(loadings: bool):
@@ -91,6 +208,11 @@ def main() -> None:
     parser.add_argument("--per-creator-rounds", type=int, default=100,
                         help="rounds of the per-creator-price comparison (section 4)")
     parser.add_argument("--huge", action="store_true", help="also run 10^7 creators in a child process")
+    parser.add_argument("--behaviours", action="store_true",
+                        help="only the behaviours' per-round comparison (goal 4 of issue 16)")
+    parser.add_argument("--behaviour-rounds", type=int, default=50, help="rounds per behaviour measurement")
+    parser.add_argument("--before", action="store_true",
+                        help="with --behaviours: also logit and sunk entry as they were before their fast paths")
     parser.add_argument("--single", nargs=2, type=int, metavar=("CREATORS", "ROUNDS"),
                         help="(internal) build and run one model and print its times")
     args = parser.parse_args()
@@ -99,6 +221,9 @@ def main() -> None:
         print(f"build {build_wall:.3f} {build_cpu:.3f} run {run_wall:.3f} {run_cpu:.3f}")
         return
     n, rounds, repeats = args.creators, args.rounds, args.repeats
+    if args.behaviours:
+        behaviours_section(n, args.behaviour_rounds, repeats, args.before)
+        return
     compiled = kernels.AVAILABLE
     if compiled:  # compile (and cache) the loops outside the timings
         build_and_run(2000, 3, compiled=True, loadings=True, regime="collective_pool")

@@ -3,6 +3,14 @@ the adaptive rule of now, side by side in one run.
 
 Run: ``python3 benchmarks/procurement.py [--draws 1000] [--seeds 0 1 2] [--no-reference]``.
 
+Population mode (many creators per domain, the paper's Appendix C.4):
+``python3 benchmarks/procurement.py --population [--creators 100] [--domains 3] [--draws 1000]
+[--repeats 3] [--mechanisms M1 M2]`` times, side by side with their repeats interleaved, the
+one-creator path (:func:`~abm.theory.procurement.mechanism_round`, ``n_k = 1``) and the
+population path (:func:`~abm.theory.procurement.population.population_round`) with
+``--creators`` creators per domain, on ``sample_table1_market(3, k=domains)`` with the same
+number of cost draws, and prints min / median wall clock and (in brackets) CPU seconds.
+
 For each seed of the cost draws of Table 1's market (``sample_table1_market(3)``) it prints
 the CPU time of both rules on the truncated-normal domain's integrals (both on today's
 allocation solver, which is itself about four times faster than before) and, unless
@@ -15,9 +23,14 @@ machine they vary far less than wall-clock times.
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import Timing, timed  # noqa: E402
 
 from abm.theory.procurement import (
     allocate_batch,
@@ -94,12 +107,40 @@ def compare_rules(draws: int, seed: int, reference: bool) -> None:
     print(line, flush=True)
 
 
+def population_benchmark(creators: int, domains: int, draws: int, repeats: int, mechanisms) -> None:
+    """Min / median of ``repeats`` runs of each mechanism on ``draws`` draws: one creator per
+    domain (today's path) beside ``creators`` creators per domain (the population path)."""
+    from abm.theory.procurement import mechanism_round
+    from abm.theory.procurement.population import Population, population_round
+
+    market = sample_table1_market(3, k=domains)
+    population = Population(market, creators)
+    one = market.sample_costs(draws, np.random.default_rng(0))
+    many = population.sample_costs(draws, np.random.default_rng(0))
+    print(f"{domains} domains, {draws} cost draws; min / median of {repeats}, wall (CPU) seconds", flush=True)
+    for name in mechanisms:
+        single, crowd = Timing(), Timing()
+        for _ in range(repeats):
+            single.add(*timed(lambda: mechanism_round(market, name, one))[1:])
+            crowd.add(*timed(lambda: population_round(population, name, many))[1:])
+        print(f"{name}: 1 creator per domain {single.describe()} | {creators} creators per domain "
+              f"{crowd.describe()}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-reference", action="store_true", help="skip the scipy.integrate.quad reference")
+    parser.add_argument("--population", action="store_true", help="time many creators per domain instead")
+    parser.add_argument("--creators", type=int, default=100, help="population: creators per domain")
+    parser.add_argument("--domains", type=int, default=3, help="population: domains K")
+    parser.add_argument("--repeats", type=int, default=3, help="population: repeats of each timing")
+    parser.add_argument("--mechanisms", nargs="+", default=["M1", "M2"], help="population: mechanisms timed")
     args = parser.parse_args()
+    if args.population:
+        population_benchmark(args.creators, args.domains, args.draws, args.repeats, args.mechanisms)
+        return
     for seed in args.seeds:
         compare_rules(args.draws, seed, not args.no_reference)
     market = sample_table1_market(3)

@@ -7,7 +7,7 @@ import pytest
 from abm.scenario import apply_overrides, default_scenario, keyword_paths, resolve_scenario, scenario_from_dict
 from abm.simulation.dynamic_market.behaviours import BEHAVIOURS, EntryRule
 from abm.simulation.dynamic_market.model import DataMarketModel
-from abm.theory.behaviour_limits import Behaviour, behaviour_rounds, sunk_frontier
+from abm.theory.behaviour_limits import RULE_PARAMETERS, Behaviour, behaviour_rounds, sunk_frontier
 
 LOGIT = dict(innovators_behaviour_rule="logit", innovators_behaviour_temperature=0.01,
              rank_and_file_behaviour_rule="logit", rank_and_file_behaviour_temperature=0.01)
@@ -21,7 +21,7 @@ BEST = dict(innovators_behaviour_rule="best_response", rank_and_file_behaviour_r
 
 
 def test_registry_has_one_interface():
-    assert set(BEHAVIOURS) == {"best_response", "logit", "sunk_entry"}
+    assert set(BEHAVIOURS) == set(RULE_PARAMETERS) >= {"best_response", "logit", "sunk_entry"}
     assert all(issubclass(rule, EntryRule) for rule in BEHAVIOURS.values())
 
 
@@ -52,8 +52,9 @@ def test_an_explicit_best_response_is_todays_model_bit_for_bit():
     pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
 
 
-@pytest.mark.parametrize("rules", [LOGIT, SUNK, MIXED_BEST_LOGIT, MIXED_SUNK_LOGIT],
-                         ids=["logit", "sunk_entry", "best_response+logit", "sunk_entry+logit"])
+@pytest.mark.parametrize("rules", [LOGIT, SUNK, MIXED_BEST_LOGIT, MIXED_SUNK_LOGIT, dict(
+    innovators_behaviour_rule="adaptive_expectations", innovators_behaviour_weight=0.3, **MIXED_BEST_LOGIT)],
+    ids=["logit", "sunk_entry", "best_response+logit", "sunk_entry+logit", "adaptive_expectations+logit"])
 def test_agent_by_agent_and_array_paths_give_identical_trajectories(rules):
     models = [DataMarketModel(agents=80, horizon=4.0, dt=0.1, rng=7, stepping=s, **rules) for s in ("array", "agents")]
     runs = [model.run() for model in models]

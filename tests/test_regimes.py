@@ -23,7 +23,8 @@ def test_every_regime_implements_the_interface(name):
     assert outcome.welfare == pytest.approx(outcome.firm_profit + outcome.creator_surplus.sum()
                                             + outcome.intermediary_balance, abs=1e-12)
     assert outcome.welfare <= social_optimum(MARKET).welfare + 1e-12
-    prices = regime.unit_prices(PricingContext(1.0, np.array([0.9, 0.2]), lambda: 0.3), SETTINGS)
+    prices = regime.unit_prices(PricingContext(1.0, np.array([0.9, 0.2]), lambda: 0.3, 0.0, curse_market().types),
+                                SETTINGS)
     assert np.shape(prices) == (2,) and np.all(np.asarray(prices) >= 0)
     run = DataMarketModel(scenario(curse_market(), horizon=2.0, dt=0.1, agents=100, regime=name), rng=0).run()
     assert np.isfinite(run.to_numpy()).all()

@@ -40,8 +40,9 @@ def test_keyword_constructor_validates_like_a_scenario_file():
 def test_every_keyword_reaches_its_field():
     scenario = default_scenario()
     for keyword, path in keyword_paths(scenario).items():
-        if path.endswith(("outside_option", "description", "name", "firm", "regime", "sampling", "service_value")):
-            continue  # strings, whole tables, and service_value (unset: it follows market.value)
+        if path.endswith(("outside_option", "description", "name", "firm", "regime", "sampling", "service_value",
+                          "licensing", "union_types")):
+            continue  # strings, name lists, whole tables, and service_value (unset: it follows market.value)
         old = scenario.to_dict()
         for key in path.split("."):
             old = old[key]

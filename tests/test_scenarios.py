@@ -295,6 +295,10 @@ def test_every_number_in_a_description_is_true(name):
 
 def test_every_shipped_scenario_has_its_claims_checked():
     checked_elsewhere = {"sunk_entry", "logit_entry"}  # creator behaviours: tests/test_behaviours.py
+    checked_elsewhere |= {"adaptive_expectations"}  # tests/test_adaptive_expectations.py
+    checked_elsewhere |= {"chosen_originality"}  # tests/test_chosen_originality.py
+    checked_elsewhere |= {"rival_firms"}  # tests/test_rival_firms.py
+    checked_elsewhere |= {"private_broker", "creator_union"}  # tests/test_broker_union.py
     assert {p.stem for p in SCENARIOS} <= set(CLAIMS) | {"threshold_entry", "curse_with_diverse_imitators"} | checked_elsewhere
 
 

@@ -179,8 +179,8 @@ def test_the_level_criterion_reverses_the_flow_criterion(market, regime_paths):
     present = {name: welfare_accounts(regime_paths[name], market, WelfareSettings(), DT).present_value["welfare"]
                for name in REGIMES}
     ranking = sorted(present, key=present.get, reverse=True)
-    assert ranking == ["intermediary_shadow", "intermediary", "collective_pool", "statutory_license", "strict_ip",
-                       "free_for_all"]
+    assert ranking == ["intermediary_shadow", "intermediary", "creator_union", "private_broker", "collective_pool",
+                       "statutory_license", "strict_ip", "free_for_all"]  # union and broker: docs/regimes.md
 
 
 # --- terminal value and discounting --------------------------------------------------------------

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from abm.regimes import RegimeSettings
+from abm.scenario import apply_overrides
 from abm.storage import claim_output_dir, write_json, write_parquet
 from abm.theory.static import InformationMarket
 
-__all__ = ["NAME", "HELP", "add_arguments", "run", "write_static_comparison", "write_dynamic_comparison"]
+__all__ = ["NAME", "HELP", "add_arguments", "run", "write_static_comparison", "write_dynamic_comparison",
+           "write_behaviour_comparison", "parse_overrides"]
 
 NAME = "compare"
 HELP = "run one population under every market regime (agents and each regime's fluid limit)"
@@ -56,6 +58,38 @@ def write_dynamic_comparison(comparison: DynamicComparison, out: Path) -> list[P
     return paths
 
 
+def write_behaviour_comparison(table: pd.DataFrame, scenario, out: Path) -> list[Path]:
+    """Write ``behaviours.csv``, ``summary.json`` and ``behaviours.png`` (behaviour x regime at the horizon)."""
+    from analysis.comparison import plot_behaviour_regimes
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "behaviours.csv", out / "summary.json", out / "behaviours.png"]
+    table.to_csv(paths[0], index=False)
+    write_json(paths[1], {"job": f"{NAME} --behaviours", "scenario_name": scenario.name,
+                          "scenario": scenario.to_dict(), "seed": scenario.simulation.seed,
+                          "table": table.to_dict(orient="records")})
+    plot_behaviour_regimes(table).savefig(paths[2], dpi=120)
+    return paths
+
+
+def parse_overrides(pairs) -> dict:
+    """``["key=value", ...]`` as keyword overrides (values read as TOML: numbers, strings, tables)."""
+    import tomllib
+
+    overrides = {}
+    for pair in pairs:
+        key, separator, text = pair.partition("=")
+        if not separator or not key.strip():
+            raise ValueError(f"--set takes KEY=VALUE, got {pair!r}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()  # a bare word: a string (e.g. a rule's name)
+        overrides[key.strip()] = value
+    return overrides
+
+
 def add_arguments(parser) -> None:
     """Arguments of ``abm compare``."""
     from abm.jobs.run import scenario_arguments
@@ -64,6 +98,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--static", action="store_true",
                         help="compare the regimes in the static market instead (default market or --beta)")
     parser.add_argument("--beta", type=float, nargs="+", help="static market loadings (with --static)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario field by keyword before comparing, repeatable; e.g. "
+                             "--set rank_and_file.behaviour.rule=logit --set rank_and_file.behaviour.temperature=0.01 "
+                             "runs every regime with that behaviour (keys: abm.scenario.keyword_paths)")
+    parser.add_argument("--behaviours", action="store_true",
+                        help="run every creator behaviour (as its shipped scenario applies it: the same types, "
+                             "the same parameters) under every regime: behaviours.csv and behaviours.png")
 
 
 def run(args) -> int:
@@ -75,8 +116,21 @@ def run(args) -> int:
         raise ValueError("--beta sets the static market's loadings: use it with --static")
     if args.static and (args.seed is not None or args.agents is not None):
         raise ValueError("--seed and --agents set the dynamic market's agents: not used with --static")
-    scenario = scenario_from_arguments(args)
-    if args.static:
+    overrides = parse_overrides(args.overrides)
+    scenario = apply_overrides(scenario_from_arguments(args), overrides)
+    claim = {"scenario_name": scenario.name, "seed": scenario.simulation.seed,
+             **({"overrides": overrides} if overrides else {})}
+    if args.behaviours and args.static:
+        raise ValueError("--behaviours compares creator behaviours in the dynamic market: not used with --static")
+    if args.behaviours:
+        from analysis.comparison import compare_behaviours, format_behaviour_comparison
+
+        out = claim_output_dir(args.out or Path("results") / f"behaviours_{_safe_name(scenario.name)}",
+                               f"{NAME} --behaviours", claim, args.force)
+        table = compare_behaviours(scenario, progress=not args.no_progress)
+        print(format_behaviour_comparison(table, scenario))
+        paths = write_behaviour_comparison(table, scenario, out)
+    elif args.static:
         from abm.theory.static import DEFAULT_BETA
 
         out = claim_output_dir(args.out or Path("results") / "compare_static", "compare --static", {}, args.force)
@@ -85,8 +139,8 @@ def run(args) -> int:
         print(format_static_comparison(table))
         paths = write_static_comparison(table, market, scenario.regime, out)
     else:
-        out = claim_output_dir(args.out or Path("results") / f"compare_{_safe_name(scenario.name)}", NAME,
-                               {"scenario_name": scenario.name, "seed": scenario.simulation.seed}, args.force)
+        out = claim_output_dir(args.out or Path("results") / f"compare_{_safe_name(scenario.name)}", NAME, claim,
+                               args.force)
         comparison = compare_dynamic(scenario, progress=not args.no_progress)
         print(format_dynamic_comparison(comparison))
         paths = write_dynamic_comparison(comparison, out)

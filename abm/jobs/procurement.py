@@ -27,11 +27,11 @@ from abm.theory.procurement import (
     sample_table1_market,
 )
 
-__all__ = ["table1", "genai_table", "overproduction_maps", "write_table1", "PAPER_TABLE1", "PAPER_TABLE2",
-           "NAME", "HELP", "add_arguments", "run"]
+__all__ = ["table1", "genai_table", "overproduction_maps", "write_table1", "population_table", "write_population",
+           "PAPER_TABLE1", "PAPER_TABLE2", "NAME", "HELP", "add_arguments", "run"]
 
 NAME = "procurement"
-HELP = "procurement across domains with GenAI transfer: Table 1, Table 2, overproduction"
+HELP = "procurement across domains with GenAI transfer: Table 1, Table 2, overproduction, many creators per domain"
 
 _NAN = np.nan
 #: The paper's Table 1 (its Appendix E): M3 has only bounds (revenue in [lower, upper],
@@ -212,15 +212,24 @@ def _plain(value):
 
 def add_arguments(parser) -> None:
     """Arguments of ``abm procurement``."""
-    parser.add_argument("experiment", choices=("table1", "genai", "overproduction"),
+    from abm.jobs.procurement_paper import EXPERIMENTS
+
+    parser.add_argument("experiment", choices=("table1", "genai", "overproduction", "population") + EXPERIMENTS,
                         help="table1: revenue and welfare of M1-M6; genai: Table 2 with and without GenAI; "
-                             "overproduction: the optimal allocation over demands")
+                             "overproduction: the optimal allocation over demands; population: many creators "
+                             "per domain against one meta creator per domain; figure2, figure3 (panels c, d), "
+                             "volatility (Fig. 8), genai_all (Table 2 / Fig. 9, every mechanism), genai_cost "
+                             "(Appendix C.1), learning (creators learning to report), intermediaries (an acting "
+                             "broker and union): see abm/jobs/procurement_paper.py")
     parser.add_argument("--draws", type=int, default=None,
                         help="cost draws (table1: 1000 in all; genai: 200 per market)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cost draws (genai: also of the markets)")
     parser.add_argument("--market-seed", type=int, default=3, help="seed of the table1 market's hyperparameters")
     parser.add_argument("--trajectories", type=int, default=10, help="genai: markets drawn")
     parser.add_argument("--points", type=int, default=40, help="overproduction: grid points per demand")
+    parser.add_argument("--creators", type=int, nargs="+", default=None,
+                        help="population: creators per domain, one run each (default 1 2 10 100)")
+    parser.add_argument("--domains", type=int, default=None, help="population: domains K of the market (default 3)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--out", type=Path, default=Path("results/procurement"), help="output directory")
 
@@ -234,6 +243,19 @@ def _check_arguments(args) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if args.experiment == "overproduction" and args.draws is not None:
         raise ValueError("--draws is not used by overproduction (it draws no costs)")
+    for name in ("creators", "domains"):
+        if getattr(args, name, None) is not None and args.experiment != "population":
+            raise ValueError(f"--{name} is used by population only")
+    if getattr(args, "creators", None) is not None and min(args.creators) < 1:
+        raise ValueError(f"--creators must be integers >= 1 (creators per domain), got {args.creators}")
+    if getattr(args, "domains", None) is not None and args.domains < 1:
+        raise ValueError(f"--domains must be >= 1, got {args.domains}")
+
+
+def _paper_experiments() -> tuple:
+    from abm.jobs.procurement_paper import EXPERIMENTS
+
+    return EXPERIMENTS
 
 
 def run(args) -> int:
@@ -261,6 +283,23 @@ def run(args) -> int:
               f"welfare {means.welfare_without_genai:.2f} -> {means.welfare_with_genai:.2f}")
         paths = _write_genai(table, args.out, {"job": "procurement genai", "seed": args.seed, "draws": draws,
                                                "trajectories": args.trajectories})
+    elif args.experiment in _paper_experiments():
+        if args.draws is not None:
+            raise ValueError(f"--draws is not used by {args.experiment} (its sizes are fixed; see docs/procurement.md)")
+        from abm.jobs.procurement_paper import run_experiment
+
+        paths = run_experiment(args.experiment, args.out, seed=args.seed, progress=progress)
+    elif args.experiment == "population":
+        draws = 1000 if args.draws is None else args.draws
+        creators = POPULATION_SIZES if args.creators is None else tuple(args.creators)
+        domains = 3 if args.domains is None else args.domains
+        table = population_table(creators, draws, args.seed, args.market_seed, domains, progress=progress)
+        print(f"Many creators per domain against one meta creator per domain ({draws} draws, {domains} domains, "
+              f"market seed {args.market_seed}, {time.perf_counter() - start:.1f} s):")
+        print(table.to_string(index=False, float_format="{:.4g}".format))
+        paths = write_population(table, args.out, {"job": "procurement population", "seed": args.seed,
+                                                   "market_seed": args.market_seed, "draws": draws,
+                                                   "domains": domains, "creators": list(creators)})
     else:
         demands, allocation = overproduction_maps(args.points, progress=progress)
         x1 = allocation[:, -1, 0]
@@ -270,6 +309,105 @@ def run(args) -> int:
         paths = _write_overproduction(demands, allocation, args.out)
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+#: Creators per domain of ``abm procurement population`` by default.
+POPULATION_SIZES = (1, 2, 10, 100)
+#: Draws of the meta creators' costs for their mean ``E[C_k]`` (M6's meta contract).
+META_MEAN_DRAWS = 10_000
+
+
+def population_table(creators=POPULATION_SIZES, draws: int = 1000, seed: int = 0, market_seed: int = 3,
+                     domains: int = 3, progress: bool = False) -> pd.DataFrame:
+    """Many creators per domain against one meta creator per domain (the paper's Appendix C.4).
+
+    For each ``n`` in ``creators``: the Table 1 market with ``domains`` domains
+    (``sample_table1_market(market_seed, k=domains)``) and ``n`` creators per domain, ``draws``
+    draws of every creator's cost (seed ``seed``), every population mechanism
+    (:func:`~abm.theory.procurement.population.evaluate_population`) and the meta-creator
+    aggregation of the same draws (:func:`~abm.theory.procurement.population.meta_outcomes`;
+    M6's contract at ``E[C_k]`` from :data:`META_MEAN_DRAWS` further draws, seed ``seed + 1``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``(creators, mechanism)``: means and standard errors of revenue and
+        welfare, the meta creators' (``nan`` for M1, which has no meta version), and the
+        paired gaps population minus meta with their standard errors; ``seconds`` is the
+        time of the population mechanisms for that ``n``.
+    """
+    import time
+
+    from abm.theory.procurement.population import (POPULATION_MECHANISMS, Population, evaluate_population,
+                                                  meta_costs, meta_outcomes)
+
+    rows = []
+    with _bar(len(creators) * len(POPULATION_MECHANISMS), "population", progress, "mechanism") as bar:
+        for n in creators:
+            population = Population(sample_table1_market(market_seed, k=domains), int(n))
+            costs = population.sample_costs(draws, np.random.default_rng(seed))
+            start = time.process_time()
+            outcomes = evaluate_population(population, costs, progress=lambda name: bar.update())
+            seconds = time.process_time() - start
+            mean_meta = meta_costs(population, population.sample_costs(META_MEAN_DRAWS,
+                                                                        np.random.default_rng(seed + 1))).mean(axis=0)
+            meta = meta_outcomes(population, costs, mean_meta)
+            for name in POPULATION_MECHANISMS:
+                rows.append(_population_row(int(n), name, outcomes[name], meta.get(name), draws, seconds))
+    return pd.DataFrame(rows)
+
+
+def _population_row(n: int, name: str, outcome, meta, draws: int, seconds: float) -> dict:
+    def mean_se(values):
+        return float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(draws))
+
+    row = {"creators": n, "mechanism": name}
+    for measure in ("revenue", "welfare"):
+        values = getattr(outcome, measure)
+        row[measure], row[f"{measure}_se"] = mean_se(values)
+        if meta is None:
+            row[f"meta_{measure}"] = row[f"{measure}_gap"] = row[f"{measure}_gap_se"] = np.nan
+        else:
+            row[f"meta_{measure}"] = float(np.mean(getattr(meta, measure)))
+            row[f"{measure}_gap"], row[f"{measure}_gap_se"] = mean_se(values - getattr(meta, measure))
+    return row | {"seconds": seconds}
+
+
+def write_population(table: pd.DataFrame, out: Path, parameters: dict) -> list[Path]:
+    """Write ``population.csv``, ``population.json`` and ``population.png`` (revenue and
+    welfare against creators per domain, population beside meta creators)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "population.csv", out / "population.json", out / "population.png"]
+    table.to_csv(paths[0], index=False)
+    write_json(paths[1], parameters | {"table": table.to_dict(orient="records")})
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = dict(zip(("M1", "M2", "M4", "M5", "M6"), plt.get_cmap("tab10").colors))
+    for axis, measure, label in ((axes[0], "revenue", "mean revenue"), (axes[1], "welfare", "mean welfare")):
+        for name, group in table.groupby("mechanism"):
+            axis.errorbar(group["creators"], group[measure], yerr=1.96 * group[f"{measure}_se"], marker="o",
+                          color=colours[name], label=f"{name}, creators")
+            if group[f"meta_{measure}"].notna().any():
+                axis.plot(group["creators"], group[f"meta_{measure}"], linestyle="--", marker="x",
+                          color=colours[name], label=f"{name}, one meta creator per domain")
+        axis.set_xscale("log")
+        sizes = sorted(table["creators"].unique())
+        axis.set_xticks(sizes, [str(n) for n in sizes])
+        axis.minorticks_off()
+        axis.set_xlabel("creators per domain, n_k (log scale)")
+        axis.set_ylabel(label + " (money units)")
+    axes[0].set_title("Revenue: minus the platform's payment")
+    axes[1].set_title("Welfare: minus the creators' total cost")
+    axes[1].legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(paths[2], dpi=120)
+    plt.close(figure)
+    return paths
 
 
 def _write_genai(table: pd.DataFrame, out: Path, parameters: dict) -> list[Path]:

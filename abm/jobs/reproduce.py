@@ -106,11 +106,24 @@ def _welfare(out: Path, quick: bool) -> list[Path]:
     return [target / "discount_rates.csv", target / "discount_rates.png"]
 
 
+def _behaviours(out: Path, quick: bool) -> list[Path]:
+    """``abm compare logit_entry --behaviours``: every creator behaviour under every regime (docs/behaviours.md)."""
+    from abm.jobs.compare import write_behaviour_comparison
+    from abm.scenario import resolve_scenario
+    from analysis.comparison import compare_behaviours
+
+    scenario = resolve_scenario("logit_entry")
+    if quick:
+        scenario = scenario.with_simulation(agents=300, horizon=25.0)
+    return write_behaviour_comparison(compare_behaviours(scenario), scenario, out / "behaviours_logit_entry")
+
+
 #: Every figure and table of the docs, by name, with the job that makes it.
 SPECIFICATIONS = {
     "static": _static,
     "run": _run,
     "compare": _compare,
+    "behaviours": _behaviours,
     "sweep": _sweep,
     "procurement": _procurement,
     "validate": _validate,

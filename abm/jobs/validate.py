@@ -13,7 +13,7 @@ HELP = "run every emergent-vs-analytic check, measure the departures, write a re
 def add_arguments(parser) -> None:
     """Arguments of ``abm validate``."""
     parser.add_argument("--out", type=Path, default=Path("results/validation"), help="output directory")
-    parser.add_argument("--quick", action="store_true", help="fewer populations and replications (about 30 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer populations and replications (a few minutes)")
     parser.add_argument("--seed", type=int, default=2026, help="seed of every random draw of the checks")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from abm.theory._validation import frozen_array, require_finite, require_nonnegative, require_positive, require_unit_interval
-from abm.theory.fluid import PricingContext
+from abm.theory._validation import (
+    describe, frozen_array, require_finite, require_nonnegative, require_positive, require_unit_interval,
+)
+from abm.theory.fluid import TYPE_NAMES, PricingContext
 from abm.theory.static import InformationMarket, Outcome
 
 __all__ = ["RegimeSettings", "RegimeOutcome", "PricingContext", "Regime", "from_outcome"]
@@ -36,6 +38,15 @@ class RegimeSettings:
     shadow_discount_rate : float
         ``r > 0`` of the intermediary at shadow prices: it posts ``v m_k / (r + delta)``, the
         co-state of a unit of type-``k`` data at the planner's steady state (``docs/welfare.md``).
+    broker_weight : float
+        The private broker's Nash bargaining weight ``w`` in [0, 1] over its per-unit resale
+        price (``docs/regimes.md``, "Private data broker"; 1: it sells at the firm's marginal value).
+    union_weight : float
+        The creator union's Nash bargaining weight ``alpha`` in [0, 1] over its members' unit
+        price (``docs/regimes.md``, "Creator union"; 1: the firm's marginal value, 0: its monopsony price).
+    union_types : tuple of str
+        The types whose creators belong to the union: a non-empty subset of
+        ``("innovators", "rank_and_file")``, each named once.
     """
 
     operating_cost: float = 0.0
@@ -46,6 +57,9 @@ class RegimeSettings:
     pool_share: float = 0.5
     innovator_beta: float = 0.5
     shadow_discount_rate: float = 0.05
+    broker_weight: float = 0.5
+    union_weight: float = 0.5
+    union_types: tuple = TYPE_NAMES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operating_cost", require_nonnegative(self.operating_cost, "regime.operating_cost"))
@@ -59,6 +73,21 @@ class RegimeSettings:
         object.__setattr__(self, "innovator_beta", require_nonnegative(self.innovator_beta, "regime.innovator_beta"))
         object.__setattr__(self, "shadow_discount_rate",
                            require_positive(self.shadow_discount_rate, "regime.shadow_discount_rate"))
+        object.__setattr__(self, "broker_weight", require_unit_interval(self.broker_weight, "regime.broker_weight"))
+        object.__setattr__(self, "union_weight", require_unit_interval(self.union_weight, "regime.union_weight"))
+        object.__setattr__(self, "union_types", _type_names(self.union_types, "regime.union_types"))
+
+
+def _type_names(names, field: str) -> tuple:
+    """``names`` as a tuple in the order of :data:`TYPE_NAMES`; a non-empty list of distinct type names."""
+    if not isinstance(names, (list, tuple)) or not names:
+        raise ValueError(f"{field} must be a non-empty list of creator types {list(TYPE_NAMES)}, got {describe(names)}")
+    for name in names:
+        if name not in TYPE_NAMES:
+            raise ValueError(f"{field} must list creator types among {list(TYPE_NAMES)}, got {describe(name)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{field} must name each creator type once, got {list(names)}")
+    return tuple(name for name in TYPE_NAMES if name in names)
 
 
 @dataclass(frozen=True)
@@ -127,3 +156,9 @@ class Regime:
         """Prices per unit of effort for one round of the dynamic market, one per entry of
         ``context.margins`` (per type, per fluid class, or per creator when loadings differ)."""
         raise NotImplementedError
+
+    def resale_prices(self, context: PricingContext, settings: RegimeSettings) -> np.ndarray | None:
+        """What the firm pays per unit of each entry's data when someone stands between it and
+        the creators and resells (the private broker); ``None``: the firm pays the creators'
+        unit prices (or the intermediary's tariff)."""
+        return None

@@ -18,8 +18,8 @@ import pandas as pd
 
 from abm.regimes import get_regime
 from abm.scenario import Scenario, apply_overrides, resolve_scenario
-from abm.simulation.dynamic_market.model import DataMarketModel
-from abm.theory.fluid import SupplyAssumptionWarning, check_supply_ratio, round_length_check, solve_fluid
+from abm.simulation.dynamic_market.model import DataMarketModel, RunningTotals
+from abm.theory.fluid import SupplyAssumptionWarning, check_supply_ratio, solve_fluid
 
 __all__ = ["RunResult", "simulate", "fluid_limit", "sup_distances", "summarise", "DISTANCE_COLUMNS",
            "SUMMARY_FIELDS", "MAX_FLUID_POINTS", "Replications", "replicate", "replication_seeds",
@@ -41,15 +41,22 @@ class RunResult:
     scenario : Scenario
         As run (its ``simulation.seed`` is the seed used).
     agents : DataFrame
-        The agent-based trajectory, one row per round (:data:`~abm.theory.fluid.TRAJECTORY_COLUMNS`).
+        The agent-based trajectory (:data:`~abm.theory.fluid.TRAJECTORY_COLUMNS`), one row per
+        recorded round: every ``simulation.record_every``-th round and the last.
     fluid : DataFrame or None
         The fluid limit of the same regime and settings at every ``fluid_stride``-th round
-        time of ``agents`` and at its last; ``None`` when not requested.
+        time and at the last round's; ``None`` when not requested.
     fluid_stride : int
+        In rounds; a multiple of ``simulation.record_every``, so every fluid time is a
+        recorded round's time.
     warnings : tuple of str
         Assumption warnings raised during the run (e.g. Eq. 7 violated).
     seconds : float
         Wall time of the run.
+    totals : dict or None
+        The run-wide outputs over every round played, recorded or not
+        (:meth:`~abm.simulation.dynamic_market.model.RunningTotals.summary`); ``None`` for a
+        result built from a trajectory alone, which must then hold every round.
     """
 
     scenario: Scenario
@@ -58,6 +65,7 @@ class RunResult:
     fluid_stride: int = 1
     warnings: tuple = ()
     seconds: float = 0.0
+    totals: dict | None = field(default=None, repr=False)
 
     @property
     def seed(self) -> int:
@@ -65,28 +73,41 @@ class RunResult:
         return self.scenario.simulation.seed
 
 
-def fluid_times(agent_times: np.ndarray) -> tuple[np.ndarray, int]:
-    """Every ``stride``-th round time and the last, at most :data:`MAX_FLUID_POINTS`; ``(times, stride)``."""
-    stride = max(1, int(np.ceil(len(agent_times) / (MAX_FLUID_POINTS - 1))))
-    picked = agent_times[::stride]
+def fluid_times(agent_times: np.ndarray, record_every: int = 1) -> tuple[np.ndarray, int]:
+    """Every ``stride``-th recorded time and the last, at most :data:`MAX_FLUID_POINTS`;
+    ``(times, stride)`` with ``stride`` counted in rounds.
+
+    ``agent_times`` are the recorded rounds' times (every ``record_every``-th round and the
+    last), so the fluid limit is reported at every ``stride = record_every * s``-th round with
+    ``s`` the smallest whole number that keeps the points within the bound: always at times
+    the agents recorded, and the two trajectories join on ``time``.
+    """
+    rows = max(1, int(np.ceil(len(agent_times) / (MAX_FLUID_POINTS - 1))))
+    picked = agent_times[::rows]
     if picked[-1] != agent_times[-1]:
         picked = np.append(picked, agent_times[-1])
-    return picked, stride
+    return picked, rows * int(record_every)
 
 
 def fluid_limit(scenario: Scenario, times) -> pd.DataFrame:
     """The fluid limit of ``scenario``'s market under its own regime and regime settings.
 
     When a type's creators follow a rule other than best response (``[type.behaviour]``), it
-    is that behaviour's fluid map on the agents' rounds
+    is that behaviour's fluid map on the agents' rounds under the scenario's regime
     (:func:`abm.theory.behaviour_limits.behaviour_rounds`: the columns of
     :data:`~abm.theory.behaviour_limits.BEHAVIOUR_COLUMNS`).
     """
+    if scenario.simulation.firms > 1:  # rival AI firms: one stock vector per firm (abm.theory.rivals)
+        from abm.theory.rivals import solve_rival_fluid
+
+        simulation = scenario.simulation
+        return solve_rival_fluid(scenario.market, simulation.firms, simulation.licensing, simulation.horizon, times)
     if not all(behaviour.is_default for behaviour in scenario.behaviours):
         from abm.theory.behaviour_limits import behaviour_rounds
 
         simulation, market = scenario.simulation, scenario.market
-        rounds = behaviour_rounds(market, scenario.behaviours, simulation.dt, simulation.n_rounds)
+        rounds = behaviour_rounds(market, scenario.behaviours, simulation.dt, simulation.n_rounds,
+                                  regime=get_regime(simulation.regime), settings=scenario.regime)
         rounds = rounds[rounds["time"].isin(set(np.asarray(times)))].reset_index(drop=True)
         return _with_reference_columns(rounds, market)
     return solve_fluid(scenario.market, scenario.simulation.horizon, times=times,
@@ -123,7 +144,9 @@ def simulate(scenario=None, *, seed: int | None = None, stepping: str = "array",
     progress : bool
         Show a progress bar over the rounds.
     **parameters
-        Keyword overrides of scenario fields (:func:`abm.scenario.apply_overrides`).
+        Keyword overrides of scenario fields (:func:`abm.scenario.apply_overrides`), e.g.
+        ``record_every=10`` to keep every tenth round (and the last) in ``agents`` while the
+        summary's run-wide outputs still cover every round.
     """
     started = time.perf_counter()
     scenario = apply_overrides(resolve_scenario(scenario), parameters)
@@ -134,10 +157,13 @@ def simulate(scenario=None, *, seed: int | None = None, stepping: str = "array",
         agents = model.run(progress=progress)
         fluid_frame, stride = None, 1
         if fluid:
-            times, stride = fluid_times(agents["time"].to_numpy())
+            times, stride = fluid_times(agents["time"].to_numpy(), scenario.simulation.record_every)
             fluid_frame = fluid_limit(model.scenario, times)
+        totals = _model_totals(model, agents)
         if model.regime.firm_prices:  # Eq. 7 is an assumption about the firm's uniform price
-            prices = pd.concat([agents["price"]] + ([fluid_frame["price"]] if fluid else []))
+            prices = pd.Series(totals.price_range)  # over every round, recorded or not
+            if fluid:
+                prices = pd.concat([prices, fluid_frame["price"]])
             positive = prices[prices > 0]
             if len(positive):
                 check_supply_ratio(scenario.market, float(positive.min()), float(positive.max()))
@@ -145,7 +171,20 @@ def simulate(scenario=None, *, seed: int | None = None, stepping: str = "array",
     for message in messages:
         warnings.warn(message, SupplyAssumptionWarning, stacklevel=2)
     return RunResult(scenario=model.scenario, agents=agents, fluid=fluid_frame, fluid_stride=stride,
-                     warnings=messages, seconds=time.perf_counter() - started)
+                     warnings=messages, seconds=time.perf_counter() - started, totals=totals.summary())
+
+
+def _model_totals(model: DataMarketModel, agents: pd.DataFrame) -> RunningTotals:
+    """The model's running totals over every round; for a model whose ``step`` does not keep
+    them (a subclass recording rows of its own), those of its trajectory, which must then
+    hold every round."""
+    if model.running_totals.rounds == model.round:
+        return model.running_totals
+    simulation = model.scenario.simulation
+    if simulation.record_every > 1:
+        raise ValueError(f"{type(model).__name__} keeps no running totals, so simulation.record_every must be 1 "
+                         f"(its cumulative outputs are summed from every recorded round), got {simulation.record_every}")
+    return RunningTotals.from_frame(agents, model.market, simulation.dt)
 
 
 def sup_distances(agents: pd.DataFrame, fluid: pd.DataFrame, columns=DISTANCE_COLUMNS) -> dict:
@@ -183,45 +222,47 @@ def _final_values(frame: pd.DataFrame, scenario: Scenario, suffix: str = "") -> 
     }
 
 
-def _round_length(run: pd.DataFrame, scenario: Scenario) -> dict:
-    """The largest relative change of a stock or marginal value in one round, and a round
-    length that keeps it within :data:`~abm.theory.fluid.ROUND_CHANGE_TARGET`
-    (:func:`~abm.theory.fluid.round_length_check`); ``nan`` for distributed characteristics."""
-    if not scenario.market.is_homogeneous:
-        return {"round_change_max": float("nan"), "dt_suggested": float("nan")}
-    change, suggested = round_length_check(scenario.market, scenario.simulation.dt,
-                                           run[["stock_innovators", "stock_rank_and_file"]].to_numpy(),
-                                           run[["price_innovators", "price_rank_and_file"]].to_numpy())
-    return {"round_change_max": change, "dt_suggested": suggested}
+def _run_totals(result: RunResult) -> dict:
+    """The run-wide outputs: the model's running totals, or those of a trajectory holding every round."""
+    if result.totals is not None:
+        return result.totals
+    simulation = result.scenario.simulation
+    if simulation.record_every > 1:
+        raise ValueError(f"this result has no running totals and its trajectory keeps every "
+                         f"{simulation.record_every}-th round only (simulation.record_every): its cumulative "
+                         "outputs cannot be summed from it; summarise the RunResult that simulate returned")
+    return RunningTotals.from_frame(result.agents, result.scenario.market, simulation.dt).summary()
 
 
 def summarise(result: RunResult) -> dict:
     """Every scalar a job reports or a sweep keeps, from one :class:`RunResult`.
 
-    Cumulative figures are sums of per-round rates times ``dt`` (the agents' rounds);
-    ``firm_trade_profit_cumulative`` is the firm's gain from trades alone, before the
-    depreciation of its stock. Fluid outputs are ``nan`` when the result has no fluid limit.
+    Cumulative figures are sums of per-round rates times ``dt`` over every round played, and
+    ``precision_mean``, ``intermediary_balance_max_abs``, ``round_change_max`` and
+    ``dt_suggested`` also cover every round: they come from the model's running totals
+    (:class:`~abm.simulation.dynamic_market.model.RunningTotals`), so they do not depend on
+    ``simulation.record_every``. ``firm_trade_profit_cumulative`` is the firm's gain from trades
+    alone, before the depreciation of its stock. Final values come from the last round (always
+    recorded); sup-distances are over the fluid limit's reported times (recorded rounds).
+    Fluid outputs are ``nan`` when the result has no fluid limit.
     """
     run, scenario = result.agents, result.scenario
-    dt, last = scenario.simulation.dt, run.iloc[-1]
+    last = run.iloc[-1]
+    totals = _run_totals(result)
     summary = {
-        "rounds": len(run),
+        "rounds": totals["rounds"],
         **_final_values(run, scenario),
-        "precision_mean": float(run["precision"].mean()),
+        "precision_mean": float(totals["precision_mean"]),
         "stock_innovators_final": float(last["stock_innovators"]),
         "stock_rank_and_file_final": float(last["stock_rank_and_file"]),
         "rank_and_file_participation_final": float(last["active_rank_and_file"] / scenario.market.rank_and_file.mass),
         "precision_barrier": float(last["precision_barrier"]),
         "price_trap": float(last["price_trap"]),
         "below_barrier_final": float(last["precision"] < last["precision_barrier"]),
-        "welfare_cumulative": float(run["welfare"].sum() * dt),
-        "trade_surplus_cumulative": float(run["trade_surplus"].sum() * dt),
-        "firm_profit_cumulative": float(run["firm_profit"].sum() * dt),
-        "firm_trade_profit_cumulative": float((run["firm_profit"] + run["trade_surplus"] - run["welfare"]).sum() * dt),
-        "surplus_innovators_cumulative": float(run["surplus_innovators"].sum() * dt),
-        "surplus_rank_and_file_cumulative": float(run["surplus_rank_and_file"].sum() * dt),
-        "intermediary_balance_max_abs": float(run["intermediary_balance"].abs().max()),
-        **_round_length(run, scenario),
+        **{name: float(totals[name]) for name in RunningTotals.CUMULATIVE},
+        "intermediary_balance_max_abs": float(totals["intermediary_balance_max_abs"]),
+        "round_change_max": float(totals["round_change_max"]),
+        "dt_suggested": float(totals["dt_suggested"]),
     }
     if result.fluid is None:
         summary.update({name: float("nan") for name in SUMMARY_FIELDS if name not in summary})
@@ -335,5 +376,6 @@ def replicate(scenario=None, replications: int = 1, *, seed: int | None = None, 
         others = tqdm(others, desc="replications", unit="run", initial=1, total=len(seeds))
     for child in others:
         run = simulate(scenario, seed=child, stepping=stepping, fluid=False)
-        results.append(RunResult(run.scenario, run.agents, first.fluid, first.fluid_stride, run.warnings, run.seconds))
+        results.append(RunResult(run.scenario, run.agents, first.fluid, first.fluid_stride, run.warnings, run.seconds,
+                                 run.totals))
     return Replications(scenario=scenario.with_simulation(seed=base), results=tuple(results))

@@ -27,6 +27,15 @@ rules and their parameters. The agents' side lives in
       ``{omega <= u - rF} U {omega <= min(u, a_{t-1})} = [0, a_t]`` with
       ``a_t = max(u_t - rF, min(u_t, a_{t-1}))``: a map with memory; the active mass is
       ``M_k G_k(a_t)``. Nobody is active before the first round (``a_{-1} = -inf``).
+  ``adaptive_expectations`` (weight ``theta`` in (0, 1])
+      creators commit to the round on their expected price ``e_k`` (enter iff
+      ``e_k^2 / (2c) >= omega``) before the firm posts, exert ``p / c`` at the posted price, then
+      revise ``e_k <- e_k + theta (p - e_k)`` (:func:`adaptive_expectation`). One more state per
+      type: the committed mass ``M_k G_k(e_k^2 / (2c))`` does not depend on this round's price
+      (hold-up). Before the first round there is no expectation: creators take the first posted
+      price as theirs, so the first round is best response (``e_k = nan`` until then).
+  ``chosen_originality`` (a menu of ``styles``, loading and cost each; ``revision_rate rho``)
+      style shares and one stock per style: :func:`abm.theory.originality.originality_rounds`.
 """
 
 from __future__ import annotations
@@ -40,9 +49,20 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
 from abm.theory._validation import require_nonnegative, require_positive
+from abm.theory.originality import StyleMenu, originality_rounds, require_revision_rate
 
 __all__ = ["Behaviour", "RULE_PARAMETERS", "DEFAULT_RULE", "QUADRATURE_POINTS", "PRICE_GRID", "maximise_profit",
-           "behaviour_from_dict", "behaviour_rounds", "BEHAVIOUR_COLUMNS", "logit_share", "sunk_frontier"]
+           "behaviour_from_dict", "behaviour_rounds", "BEHAVIOUR_COLUMNS", "logit_share", "sunk_frontier",
+           "require_weight", "adaptive_expectation"]
+
+
+def require_weight(value, name: str) -> float:
+    """Return ``float(value)``; it must lie in (0, 1] (the weight of adaptive expectations)."""
+    number = require_positive(value, name)
+    if number > 1.0:
+        raise ValueError(f"{name} must lie in (0, 1], got {value!r}")
+    return number
+
 
 DEFAULT_RULE = "best_response"
 #: Each rule's parameters and how each is checked.
@@ -50,6 +70,8 @@ RULE_PARAMETERS = {
     "best_response": {},
     "logit": {"temperature": require_positive},
     "sunk_entry": {"entry_cost": require_nonnegative, "discount_rate": require_positive},
+    "adaptive_expectations": {"weight": require_weight},
+    "chosen_originality": {"styles": StyleMenu.from_value, "revision_rate": require_revision_rate},
 }
 #: Quantiles of the outside options over which the fluid logit map takes its expectation.
 QUADRATURE_POINTS = 200
@@ -86,7 +108,7 @@ class Behaviour:
         missing = sorted(set(expected) - set(given))
         if missing:
             raise ValueError(f"behaviour.{missing[0]} is required by rule {self.rule!r}")
-        checked = tuple(sorted((name, float(check(given[name], f"behaviour.{name}")))
+        checked = tuple(sorted((name, check(given[name], f"behaviour.{name}"))  # numbers, or a StyleMenu
                                for name, check in expected.items()))
         object.__setattr__(self, "parameters", checked)
 
@@ -98,7 +120,8 @@ class Behaviour:
         return dict(self.parameters)[name]
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule, **dict(self.parameters)}
+        return {"rule": self.rule, **{name: value.to_list() if isinstance(value, StyleMenu) else value
+                                      for name, value in self.parameters}}
 
 
 def behaviour_from_dict(table, where: str) -> Behaviour:
@@ -156,6 +179,18 @@ def sunk_frontier(payoff: float, previous: float, threshold: float) -> float:
     return max(payoff - threshold, min(payoff, previous))
 
 
+def adaptive_expectation(expected, price, weight: float):
+    """``p^e + theta (p - p^e)``: the expected price after a round posted at ``price``.
+
+    Adaptive expectations (Cagan 1956; Nerlove 1958) with weight ``theta`` in (0, 1];
+    ``theta = 1`` is static expectations (next round's price is this round's). Where there is
+    no expectation yet (``nan``: before the first round) the posted price becomes the
+    expectation. Elementwise over arrays (the agents' per-creator expectations).
+    """
+    expected = np.asarray(expected, dtype=float)
+    return np.where(np.isnan(expected), price, expected + weight * (price - expected))
+
+
 # --- fluid round maps -------------------------------------------------------------------------
 
 
@@ -201,13 +236,70 @@ class _FluidType:
             self.frontier = self._frontier(price * price / (2.0 * self.creator.cost))
 
 
-def behaviour_rounds(market, behaviours, dt: float, n_rounds: int) -> pd.DataFrame:
-    """The fluid counterpart of creators following ``behaviours`` under strict IP with a myopic firm.
+class _AdaptiveType:
+    """One type under adaptive expectations: committed on its expected price ``e_k``, effort on the posted one.
+
+    Before the first round ``e_k`` is ``nan`` and supply is best response (creators see the
+    first price); afterwards the committed mass ``M_k G_k(e_k^2 / (2c))`` is the same at every
+    price the firm might post this round.
+    """
+
+    def __init__(self, creator, behaviour: Behaviour) -> None:
+        self.creator, self.weight = creator, behaviour["weight"]
+        self.expected = math.nan
+
+    def active_mass(self, price):
+        price = np.asarray(price, dtype=float)
+        if math.isnan(self.expected):
+            return self.creator.active_mass(price)
+        return np.full(price.shape, float(self.creator.active_mass(self.expected)))
+
+    def kinks(self) -> list:
+        return []
+
+    def inflow(self, price):
+        return self.active_mass(price) * price / self.creator.cost
+
+    def settle(self, price: float) -> None:
+        self.expected = float(adaptive_expectation(self.expected, price, self.weight))
+
+
+def _fluid_type(creator, behaviour: Behaviour):
+    """The fluid state of one type following ``behaviour``."""
+    if behaviour.rule == "adaptive_expectations":
+        return _AdaptiveType(creator, behaviour)
+    return _FluidType(creator, behaviour)
+
+
+def _posted_prices(market, margins, regime, settings, firm_price) -> np.ndarray:
+    """One round's per-type unit prices ``(t_O, t_C)`` under ``regime`` when creators follow a behaviour.
+
+    Where the firm prices (``regime`` is ``None`` or has ``firm_prices``) both types get
+    ``firm_price()``, the myopic price against the behaviours' expected supply. Otherwise the
+    regime posts its prices from the marginal values (:func:`abm.theory.fluid.round_prices`),
+    whatever the creators will do; a tariff round whose surplus would be negative with the
+    creators the intermediary would keep (those whose outside option the round's surplus
+    covers: best-response entry) is called off (prices 0). The behaviour then decides who
+    enters at the posted prices (``docs/behaviours.md``).
+    """
+    if regime is None or getattr(regime, "firm_prices", False):
+        return np.full(2, firm_price())
+    from abm.theory.fluid import round_prices
+
+    prices, _ = round_prices(market, margins, regime, settings, firm_price)
+    return np.asarray(prices, dtype=float)
+
+
+def behaviour_rounds(market, behaviours, dt: float, n_rounds: int, regime=None, settings=None) -> pd.DataFrame:
+    """The fluid counterpart of creators following ``behaviours`` under a regime (default: strict IP, myopic firm).
 
     The schedule of :func:`abm.theory.fluid.fluid_rounds`: each round the firm reads
     precision and marginal values off the stocks (:func:`~abm.theory.fluid.model_state`),
-    posts the price maximising Eq. 12's profit against the expected supply this round
-    (:func:`maximise_profit`; for sunk entry the supply given the frontier ``a_{t-1}``),
+    the regime posts its per-type prices (:func:`_posted_prices`: where the firm prices, the
+    price maximising Eq. 12's profit against the expected supply this round,
+    :func:`maximise_profit`, for sunk entry the supply given the frontier ``a_{t-1}``; else the
+    regime's own prices from the marginal values, with a tariff round called off exactly as in
+    :func:`~abm.theory.fluid.round_prices`), each type responds to its own price with its rule,
     and the stocks follow :func:`~abm.theory.fluid.round_factors`. Types must share one
     loading and one cost.
 
@@ -218,17 +310,24 @@ def behaviour_rounds(market, behaviours, dt: float, n_rounds: int) -> pd.DataFra
         Innovators', rank-and-file creators'.
     dt : float
     n_rounds : int
+    regime : Regime, optional
+        Any object with ``unit_prices``, ``firm_prices`` and ``settles_by_tariff`` (the regimes
+        of :mod:`abm.regimes`); ``None`` is strict IP.
+    settings : RegimeSettings, optional
+        The regime's settings (required with a regime that does not let the firm price).
 
     Returns
     -------
     DataFrame with :data:`BEHAVIOUR_COLUMNS` (state at the start of each round, the round's
     price and active masses).
     """
-    from abm.theory.fluid import model_state, round_factors
+    from abm.theory.fluid import _mean_price, model_state, round_factors
 
+    if any(b.rule == "chosen_originality" for b in behaviours):  # style shares and per-style stocks
+        return originality_rounds(market, behaviours, dt, n_rounds, regime, settings)
     if not market.is_homogeneous:
         raise ValueError("behaviour_rounds needs types that share one loading and one cost")
-    types = [_FluidType(creator, behaviour) for creator, behaviour in zip(market.types, behaviours)]
+    types = [_fluid_type(creator, behaviour) for creator, behaviour in zip(market.types, behaviours)]
     decay, growth = round_factors(market.depreciation, dt)
     stocks = np.asarray(market.initial_stocks, dtype=float)
     rows = []
@@ -240,11 +339,12 @@ def behaviour_rounds(market, behaviours, dt: float, n_rounds: int) -> pd.DataFra
             return sum(t.inflow(p) * (w - p) for t, w in zip(types, worth))
 
         kinks = [k for t in types for k in t.kinks()]
-        price = maximise_profit(profit, float(np.max(worth)), vectorised=True, candidates=kinks)
-        masses = [float(t.active_mass(price)) for t in types]
-        inflows = np.array([float(t.inflow(price)) for t in types])
-        rows.append((step * dt, price, current, stocks[0], stocks[1], masses[0], masses[1]))
-        for t in types:
-            t.settle(price)
+        prices = _posted_prices(market, margins, regime, settings, lambda: maximise_profit(
+            profit, float(np.max(worth)), vectorised=True, candidates=kinks))
+        masses = [float(t.active_mass(p)) for t, p in zip(types, prices)]
+        inflows = np.array([float(t.inflow(p)) for t, p in zip(types, prices)])
+        rows.append((step * dt, _mean_price(prices, inflows), current, stocks[0], stocks[1], masses[0], masses[1]))
+        for t, p in zip(types, prices):
+            t.settle(float(p))
         stocks = decay * stocks + growth * inflows
     return pd.DataFrame(rows, columns=list(BEHAVIOUR_COLUMNS))

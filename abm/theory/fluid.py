@@ -674,12 +674,17 @@ class PricingContext:
         curves, or learned); only the strict-IP regime calls it.
     depreciation : float
         ``delta``: a regime pricing data at their long-run (shadow) value needs it.
+    types : tuple of CreatorType
+        The supply curve behind each entry of ``margins`` (empty when per-creator margins
+        have none): a regime that bargains against supply (the private broker, the creator
+        union) prices against it.
     """
 
     value: float
     margins: np.ndarray
     best_uniform_price: Callable[[], float]
     depreciation: float = 0.0
+    types: tuple = ()
 
 
 def round_prices(market: DynamicMarket, margins, regime=None, settings=None, best_uniform_price=None):
@@ -695,13 +700,15 @@ def round_prices(market: DynamicMarket, margins, regime=None, settings=None, bes
     if regime is None:
         prices = np.full(len(market.types), best_uniform_price())
     else:
-        context = PricingContext(market.value, np.asarray(margins), best_uniform_price, market.depreciation)
+        context = PricingContext(market.value, np.asarray(margins), best_uniform_price, market.depreciation,
+                                 tuple(market.types))
         prices = np.asarray(regime.unit_prices(context, settings), dtype=float)
     tariff = bool(getattr(regime, "settles_by_tariff", False))
     terms = {} if not tariff else dict(operating_cost=settings.operating_cost, firm_outside=settings.firm_outside,
                                         bargaining_power=settings.bargaining_power)
+    resale = None if regime is None or not hasattr(regime, "resale_prices") else regime.resale_prices(context, settings)
     settlement = settle_round(prices, *_active_aggregates(market, prices), kind=market.groups, tariff=tariff,
-                              **terms)
+                              firm_price=resale, **terms)
     if not settlement.feasible:
         prices = np.zeros_like(prices)
         settlement = settle_round(prices, *_active_aggregates(market, prices), kind=market.groups)

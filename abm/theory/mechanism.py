@@ -321,11 +321,13 @@ class RoundSettlement:
 
 def settle_round(unit_price, effort, mass, cost, outside_option, kind, *, tariff: bool = False,
                  operating_cost: float = 0.0, firm_outside: float = 0.0,
-                 bargaining_power: float = 0.5) -> RoundSettlement:
+                 bargaining_power: float = 0.5, firm_price=None) -> RoundSettlement:
     """Payments of one round, from per-creator (or per-type aggregate) arrays of the active.
 
     Without a tariff every active creator is paid its unit price per unit of effort. With
-    ``tariff=True`` the round is settled by :func:`flow_tariff`.
+    ``tariff=True`` the round is settled by :func:`flow_tariff`. With ``firm_price`` (a
+    reseller's price per unit, the private broker's) the firm pays ``firm_price`` per unit
+    delivered and the reseller keeps the difference as its ``intermediary_balance``.
     """
     unit_price, effort, mass, cost, outside_option = (
         np.asarray(x, dtype=float) for x in (unit_price, effort, mass, cost, outside_option)
@@ -343,5 +345,9 @@ def settle_round(unit_price, effort, mass, cost, outside_option, kind, *, tariff
         )
     payments = mass * unit_price * effort
     surplus = payments - mass * (0.5 * cost * effort**2 + outside_option)
-    return RoundSettlement(firm_transfer=float(payments.sum()),
-                           creator_surplus=np.bincount(kind, weights=surplus, minlength=2))
+    creator_surplus = np.bincount(kind, weights=surplus, minlength=2)
+    if firm_price is None:
+        return RoundSettlement(firm_transfer=float(payments.sum()), creator_surplus=creator_surplus)
+    firm_transfer = float(np.sum(mass * np.asarray(firm_price, dtype=float) * effort))
+    return RoundSettlement(firm_transfer=firm_transfer, creator_surplus=creator_surplus,
+                           intermediary_balance=firm_transfer - float(payments.sum()))

@@ -14,10 +14,24 @@ same floating-point operations in the same order per element:
   sums pairwise), so they differ from numpy's in the last bits. Both stepping paths use the
   same sums, so they stay identical to each other.
 
+* :func:`logit_decide`: one logit type's entry and effort at one price
+  (:meth:`abm.simulation.dynamic_market.behaviours.Logit.decide_all`), from the draws the
+  model's generator already made: ``sigma(x) = 1 / (1 + exp(-x))`` is SciPy's ``expit``
+  formula and rounds the same (``tests/test_behaviour_speedups.py``), so the creators'
+  decisions are bit for bit numpy's; with the options ascending, a draw that clears the
+  bounds of its block of creators is decided without its own ``exp``.
+* :func:`stock_update`: every creator's stock after a round decided by the behaviours,
+  ``decay X + growth (mass e)`` in place, bit for bit numpy's.
+* :func:`taylor_count`: the logit expected count from its Taylor bins
+  (:meth:`~abm.simulation.dynamic_market.behaviours.Logit.expected_count`), Horner's rule per
+  bin; the bins are summed in order (numpy sums pairwise), a difference in the last bits.
+
 Without numba, :data:`AVAILABLE` is ``False`` and the model uses numpy.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -26,7 +40,7 @@ try:  # pragma: no cover - depends on the install
 except ImportError:  # pragma: no cover
     numba = None
 
-__all__ = ["AVAILABLE", "best_piece", "creator_round", "creator_sums"]
+__all__ = ["AVAILABLE", "best_piece", "creator_round", "creator_sums", "logit_decide", "stock_update", "taylor_count"]
 
 #: Whether the compiled loops can be used.
 AVAILABLE = numba is not None
@@ -115,10 +129,74 @@ def _creator_sums(offered, active, effort, cost, mass, beta, outside, bounds, mo
         sums[k, 4], sums[k, 5], sums[k, 6] = given_up, first, second
 
 
+#: Creators per block of :func:`logit_decide`'s screen, and the margin by which a draw must clear
+#: a block's bounds to be decided without its own probability (far above exp's rounding, 1e-16).
+SCREEN_BLOCK = 64
+SCREEN_MARGIN = 1e-12
+
+
+def _logit_decide(price, cost, temperature, options, draws, active, effort, ascending):
+    """Logit entry of the creators with outside options ``options`` offered ``price``: creator ``i``
+    enters iff ``draws[i] < sigma((p^2 / (2c) - omega_i) / tau)`` and then exerts ``p / c``.
+
+    With ``ascending`` options the probabilities descend, so within a block of
+    :data:`SCREEN_BLOCK` creators each lies between those of the block's last and first
+    creators: a draw below the lower bound (less :data:`SCREEN_MARGIN`) enters, one above the
+    upper bound (plus the margin) stays out, and only draws in between (about
+    ``SCREEN_BLOCK`` per round in all, the bounds' gaps summing to at most 1) need their own
+    probability. The decisions are those of comparing every draw with its probability.
+    """
+    payoff = price * price / (2.0 * cost)
+    exerted = price / cost
+    n = options.shape[0]
+    block = SCREEN_BLOCK if ascending else 1
+    for first in range(0, n, block):
+        last = min(first + block, n)
+        surely_in, surely_out = -1.0, 2.0  # no screen: every creator is computed
+        if ascending:
+            surely_out = 1.0 / (1.0 + math.exp(-((payoff - options[first]) / temperature))) + SCREEN_MARGIN
+            surely_in = 1.0 / (1.0 + math.exp(-((payoff - options[last - 1]) / temperature))) - SCREEN_MARGIN
+        for i in range(first, last):
+            draw = draws[i]
+            if draw < surely_in:
+                enters = True
+            elif draw >= surely_out:
+                enters = False
+            else:
+                enters = draw < 1.0 / (1.0 + math.exp(-((payoff - options[i]) / temperature)))
+            active[i] = enters
+            effort[i] = exerted if enters else 0.0
+
+
+def _stock_update(stock, effort, mass, bounds, decay, growth):
+    """``stock[i] = decay * stock[i] + growth * (mass[k] * effort[i])`` for the creators ``i`` of each type ``k``."""
+    for k in range(bounds.shape[0]):
+        m = mass[k]
+        for i in range(bounds[k, 0], bounds[k, 1]):
+            stock[i] = decay * stock[i] + growth * (m * effort[i])
+
+
+def _taylor_count(payoff, temperature, centres, coefficients):
+    """``sum_b sum_i q[i, b] s_b^i`` with ``s_b = sigma((payoff - centres[b]) / temperature)``."""
+    total = 0.0
+    top = coefficients.shape[0] - 1
+    for b in range(centres.shape[0]):
+        s = 1.0 / (1.0 + math.exp(-((payoff - centres[b]) / temperature)))
+        value = coefficients[top, b]
+        for i in range(top - 1, -1, -1):
+            value = value * s + coefficients[i, b]
+        total += value
+    return total
+
+
 if AVAILABLE:  # pragma: no branch
     _jit = numba.njit(cache=True, nogil=True)
     best_piece = _jit(_best_piece)
     creator_round = _jit(_creator_round)
     creator_sums = _jit(_creator_sums)
+    logit_decide = _jit(_logit_decide)
+    stock_update = _jit(_stock_update)
+    taylor_count = _jit(_taylor_count)
 else:  # pragma: no cover
     best_piece, creator_round, creator_sums = _best_piece, _creator_round, _creator_sums
+    logit_decide, stock_update, taylor_count = _logit_decide, _stock_update, _taylor_count

@@ -14,7 +14,9 @@ One round of length ``dt``:
 4. the round is settled (unit payments, or the intermediary's flow two-part tariff) and
    recorded by a Mesa ``DataCollector`` with the columns of
    :data:`~abm.theory.fluid.TRAJECTORY_COLUMNS`, state at the start of the round and the
-   round's price, as in :func:`~abm.theory.fluid.fluid_rounds`.
+   round's price, as in :func:`~abm.theory.fluid.fluid_rounds` (every round, or every
+   ``simulation.record_every``-th and the last; :class:`RunningTotals` keeps the run-wide
+   sums over every round either way).
 
 Creators may follow another entry rule than best response, chosen per type in the scenario
 (``logit``, ``sunk_entry``: :mod:`~abm.simulation.dynamic_market.behaviours`,
@@ -73,13 +75,14 @@ from abm.theory.fluid import (
     model_state,
     price_cap,
     round_factors,
+    round_length_check,
     trajectory_row,
 )
 from abm.theory.information import marginal_precision_weight, precision_fixed_point, recursive_weights
 from abm.theory.mechanism import settle_round
 from abm.theory.supply import best_response, entry_price
 
-__all__ = ["Population", "RoundTotals", "RoundCollector", "DataMarketModel", "STEPPING", "fresh_seed"]
+__all__ = ["Population", "RoundTotals", "RunningTotals", "RoundCollector", "DataMarketModel", "STEPPING", "fresh_seed"]
 
 STEPPING = ("array", "agents")
 CREATOR_CLASSES = (Innovator, RankAndFileCreator)
@@ -206,6 +209,8 @@ class Population:
         self._stock = None  # per-creator stocks before the pending rounds (None: each type's initial stock)
         self._pending: list = []  # per-type prices of the rounds not yet applied to _stock
         self._totals: RoundTotals | None = None
+        #: Each type's creators are in entry-price order for good (False once styles change it).
+        self.prefix_order = True
         if materialised:
             self._stock = self._initial_stocks()
             self.__dict__.update(stock=self._stock, offered=np.zeros(self.size),
@@ -371,10 +376,10 @@ class Population:
                 self._totals = (self._prefix_totals(self.prices, self.counts) if self.prices is not None
                                 else self._array_totals(self.offered, self.active, self.effort))
             return self._totals
-        per_type = self.type_prices(prices)
+        per_type = self.type_prices(prices) if self.prefix_order else None
         if per_type is not None:
             return self._prefix_totals(per_type, self.supply.active_counts(per_type))
-        offered = np.asarray(prices, dtype=float)
+        offered = self.per_creator(prices)
         active, effort = best_response(offered, self.entry_price, self._cost_operand())
         return self._array_totals(offered, active, effort)
 
@@ -526,6 +531,118 @@ class _CreatorMargins:
         return np.asarray(self)[item]
 
 
+class RunningTotals:
+    """Sums and extremes over every round played, whichever rounds the trajectory records.
+
+    The model adds every round's row (:meth:`add`); rows wait in a buffer of :attr:`CHUNK`
+    rounds that is folded into the totals when full, so memory does not grow with the number
+    of rounds. What :func:`abm.simulation.run.summarise` reports over the whole run comes from
+    here: the cumulative welfare, trade surplus, firm profit, firm trade profit (``firm_profit
+    + trade_surplus - welfare``, the firm's gain from trades before its stock depreciates) and
+    creator surpluses, each the sum of per-round rates times ``dt``; the mean precision; the
+    largest ``|intermediary_balance|``; and the largest one-round change of a stock or marginal
+    value with the round length that would tame it
+    (:func:`~abm.theory.fluid.round_length_check`, homogeneous markets only, else ``nan``).
+    Missing values are skipped, as pandas' ``sum``, ``mean`` and ``max`` skip them.
+
+    Parameters
+    ----------
+    market : DynamicMarket
+    dt : float
+        Round length.
+    """
+
+    #: Rounds held before a fold.
+    CHUNK = 1024
+    #: The trajectory columns kept per round until the fold.
+    COLUMNS = ("welfare", "trade_surplus", "firm_profit", "surplus_innovators", "surplus_rank_and_file",
+               "precision", "intermediary_balance", "price", "stock_innovators", "stock_rank_and_file",
+               "price_innovators", "price_rank_and_file")
+    #: Cumulative outputs: summary field and the per-round rate summed (times ``dt``).
+    CUMULATIVE = {"welfare_cumulative": "welfare", "trade_surplus_cumulative": "trade_surplus",
+                  "firm_profit_cumulative": "firm_profit", "firm_trade_profit_cumulative": "firm_trade_profit",
+                  "surplus_innovators_cumulative": "surplus_innovators",
+                  "surplus_rank_and_file_cumulative": "surplus_rank_and_file"}
+
+    def __init__(self, market, dt: float) -> None:
+        self.market, self.dt = market, dt
+        self.rounds = 0
+        self._index = {name: j for j, name in enumerate(self.COLUMNS)}
+        self._buffer = np.empty((self.CHUNK, len(self.COLUMNS)))
+        self._filled = 0
+        self._sums = dict.fromkeys([*self.CUMULATIVE.values(), "precision"], 0.0)
+        self._precision_count = 0
+        self._balance_max = float("nan")
+        self._prices = (float("nan"), float("nan"))  # smallest and largest positive posted price
+        homogeneous = market.is_homogeneous
+        self._change = 0.0 if homogeneous else float("nan")
+        self._suggested = float(dt) if homogeneous else float("nan")
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, market, dt: float) -> "RunningTotals":
+        """The totals of a trajectory holding every round (:data:`TRAJECTORY_COLUMNS`)."""
+        totals = cls(market, dt)
+        values = frame[list(cls.COLUMNS)].to_numpy(dtype=float)
+        for start in range(0, len(values), cls.CHUNK):
+            chunk = values[start:start + cls.CHUNK]
+            totals._buffer[:len(chunk)] = chunk
+            totals._filled = len(chunk)
+            totals.rounds += len(chunk)
+            totals._fold()
+        return totals
+
+    def add(self, row: dict) -> None:
+        """One round's row (a :func:`~abm.theory.fluid.trajectory_row`)."""
+        self._buffer[self._filled] = [row[name] for name in self.COLUMNS]
+        self._filled += 1
+        self.rounds += 1
+        if self._filled == self.CHUNK:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Fold the buffered rounds into the totals and empty the buffer."""
+        if not self._filled:
+            return
+        rows, column = self._buffer[:self._filled], self._index
+        values = {name: rows[:, j] for name, j in column.items()}
+        values["firm_trade_profit"] = values["firm_profit"] + values["trade_surplus"] - values["welfare"]
+        for name in self._sums:
+            self._sums[name] += float(np.nansum(values[name]))
+        self._precision_count += int(np.count_nonzero(~np.isnan(values["precision"])))
+        self._balance_max = float(np.fmax(self._balance_max, np.fmax.reduce(np.abs(values["intermediary_balance"]))))
+        positive = values["price"][values["price"] > 0]
+        if positive.size:
+            self._prices = (float(np.fmin(self._prices[0], positive.min())),
+                            float(np.fmax(self._prices[1], positive.max())))
+        if self.market.is_homogeneous:
+            change, suggested = round_length_check(self.market, self.dt,
+                                                   rows[:, [column["stock_innovators"], column["stock_rank_and_file"]]],
+                                                   rows[:, [column["price_innovators"], column["price_rank_and_file"]]])
+            self._change, self._suggested = max(self._change, change), min(self._suggested, suggested)
+        self._filled = 0
+
+    @property
+    def price_range(self) -> tuple[float, float]:
+        """Smallest and largest positive posted price over every round (``nan`` if none)."""
+        self._fold()
+        return self._prices
+
+    def summary(self) -> dict:
+        """The run-wide outputs of :func:`abm.simulation.run.summarise`: ``rounds``,
+        ``precision_mean``, the ``*_cumulative`` fields, ``intermediary_balance_max_abs``,
+        ``round_change_max`` and ``dt_suggested``."""
+        self._fold()
+        count = self._precision_count
+        return {
+            "rounds": self.rounds,
+            "precision_mean": self._sums["precision"] / count if count else float("nan"),
+            **{field: self._sums[rate] * self.dt for field, rate in self.CUMULATIVE.items()},
+            "intermediary_balance_max_abs": self._balance_max,
+            "round_change_max": self._change,
+            "dt_suggested": self._suggested,
+        }
+
+
 class RoundCollector(mesa.DataCollector):
     """Mesa's ``DataCollector`` for the model's rows: one model reporter per trajectory column
     and the seed, collected without Mesa's per-value ``deepcopy`` (the row's values are
@@ -591,8 +708,22 @@ class DataMarketModel(mesa.Model):
     running : bool
         ``False`` once the scenario's horizon is reached (``mesa.batch_run`` stops there).
     datacollector : RoundCollector
-        A ``mesa.DataCollector``; one row per round: the :data:`TRAJECTORY_COLUMNS` and the ``seed``.
+        A ``mesa.DataCollector``; one row per recorded round (every
+        ``simulation.record_every``-th round and the last): the :data:`TRAJECTORY_COLUMNS` and
+        the ``seed``.
+    running_totals : RunningTotals
+        Sums and extremes over every round played, recorded or not (the run's cumulative outputs).
     """
+
+    def __new__(cls, scenario=None, **keywords):
+        """A market with ``simulation.firms > 1`` is built as the rival-firms model
+        (:class:`~abm.simulation.dynamic_market.rivals.RivalFirmsModel`)."""
+        if cls is DataMarketModel:
+            from abm.simulation.dynamic_market.rivals import RivalFirmsModel, wants_rivals
+
+            if wants_rivals(scenario, keywords):
+                cls = RivalFirmsModel
+        return super().__new__(cls)
 
     def __init__(self, scenario=None, *, rng=None, seed=None, stepping: str = "array", compiled: bool | None = None,
                  **parameters) -> None:
@@ -624,6 +755,8 @@ class DataMarketModel(mesa.Model):
         if decides:
             from abm.simulation.dynamic_market.behaviours import CreatorBehaviours
 
+            if any(behaviour.rule == "chosen_originality" for behaviour in scenario.behaviours):
+                from abm.simulation.dynamic_market.originality import StyleBehaviours as CreatorBehaviours
             self.behaviour = CreatorBehaviours(self)
         self.supply = population.supply
         # Creator agents get ids 1..n whenever they are created; the firm and the intermediary follow.
@@ -648,6 +781,7 @@ class DataMarketModel(mesa.Model):
         self._moments = population.initial_moments.copy()
         self.latest: dict = {}
         self.datacollector = RoundCollector()
+        self.running_totals = RunningTotals(self.market, self.dt)
         if stepping == "agents":
             self._create_creators()
         self._read_stocks()
@@ -761,7 +895,9 @@ class DataMarketModel(mesa.Model):
             population.accumulate()
         totals = population.totals()
         self._record(prices, totals)
-        self.datacollector.collect(self)
+        self.running_totals.add(self.latest)
+        if self.scenario.simulation.is_recorded(self.round):
+            self.datacollector.collect(self)
         self.round += 1
         self._moments *= population.decay
         self._moments += population.growth * totals.moments
@@ -772,11 +908,14 @@ class DataMarketModel(mesa.Model):
         """The regime's unit prices; a tariff round whose surplus would be negative is called off."""
         self.firm.precision = self.precision
         margins = _CreatorMargins(self) if self.population.heterogeneous else self.margins
-        context = PricingContext(self.market.value, margins, self.firm.uniform_price, self.market.depreciation)
+        context = PricingContext(self.market.value, margins, self.firm.uniform_price, self.market.depreciation,
+                                 self.market.types)
         prices = np.asarray(self.regime.unit_prices(context, self.scenario.regime), dtype=float)
         if self.intermediary is not None and not self.settle(prices, would_enter=True).feasible:
             prices = np.zeros_like(prices)
         self.firm.prices = prices
+        #: What the firm pays per unit of each type's data when a broker resells it (else None).
+        self.resale_prices = self.regime.resale_prices(context, self.scenario.regime)
         return prices
 
     def settle(self, prices, would_enter: bool = False):
@@ -785,7 +924,8 @@ class DataMarketModel(mesa.Model):
         return settle_round(*totals.settlement_terms, kind=(0, 1), **self._tariff_terms)
 
     def _record(self, prices: np.ndarray, totals: RoundTotals) -> None:
-        settlement = settle_round(*totals.settlement_terms, kind=(0, 1), **self._tariff_terms)
+        settlement = settle_round(*totals.settlement_terms, kind=(0, 1), firm_price=self.resale_prices,
+                                  **self._tariff_terms)
         if self.intermediary is not None:
             self.intermediary.book(settlement)
         if prices.size != 2:  # per-creator prices: each type's delivery-weighted mean (0 if none delivered)
@@ -825,6 +965,6 @@ class DataMarketModel(mesa.Model):
         return self.trajectory()
 
     def trajectory(self) -> pd.DataFrame:
-        """Every recorded round as a DataFrame with the :data:`TRAJECTORY_COLUMNS`."""
+        """Every recorded round (``simulation.record_every``) as a DataFrame with the :data:`TRAJECTORY_COLUMNS`."""
         frame = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         return frame[list(TRAJECTORY_COLUMNS)]

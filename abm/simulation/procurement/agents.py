@@ -46,6 +46,7 @@ class DomainCreator(mesa.Agent):
         self.cost = self.report_made = self.allocation = self.payment = self.utility = empty
         self.misreport_gain = empty
         self.total_utility = 0.0
+        self.learner = None  # a HedgeLearner when the model's creators learn (learning.py)
 
     def draw(self) -> None:
         """Draw this round's private costs from the model's generator."""
@@ -53,8 +54,25 @@ class DomainCreator(mesa.Agent):
         self.cost = distribution.sample(self.model.draws_per_round, self.model.rng)
 
     def report(self) -> None:
-        """Choose this round's reports (needs every creator's cost drawn)."""
+        """Choose this round's reports (needs every creator's cost drawn); a learning creator
+        shades its costs by a factor drawn from its weights."""
+        if self.learner is not None:
+            from abm.simulation.procurement.learning import shaded_reports
+
+            factor = self.learner.choose(self.model.rng)
+            self.report_made = shaded_reports(self.model.market, self.domain, self.cost, [factor])[:, 0]
+            self.misreport_gain = np.zeros(len(self.cost))
+            return
         self.report_made, self.misreport_gain = choose_reports(self.model, self.domain, jointly=False)
+
+    def learn(self) -> None:
+        """After the round is settled: update the learner with what every factor would have earned."""
+        from abm.simulation.procurement.learning import counterfactual_utilities
+
+        model = self.model
+        utilities = counterfactual_utilities(model.market, model.mechanism, model.round_costs(),
+                                             model.round_reports(), self.domain, self.learner.factors)
+        self.learner.update(utilities.mean(axis=0))
 
     def book(self, y: np.ndarray, payment: np.ndarray) -> None:
         """Record the round's allocation ``y = x^rho`` and payments."""
@@ -97,7 +115,10 @@ class Platform(mesa.Agent):
     def settle(self, reports: np.ndarray) -> None:
         """Run the round's mechanism on ``reports`` and pay the creators (or their union)."""
         model = self.model
-        y, payments = mechanism_round(model.market, model.mechanism, reports)
+        if model.union is not None and model.union.acts:
+            y, payments = model.union.payments(reports)
+        else:
+            y, payments = mechanism_round(model.market, model.mechanism, reports)
         if model.union is not None:
             model.union.receive(payments)
         for creator in model.creators:
@@ -126,10 +147,60 @@ class CreatorUnion(mesa.Agent):
     total_received : float
     """
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, sharing: str = "proportional", exit: bool = False) -> None:
         super().__init__(model)
+        from abm.theory.procurement.intermediaries import SHARING_RULES
+
+        if sharing not in SHARING_RULES:
+            raise ValueError(f"union_sharing must be one of {list(SHARING_RULES)}, got {sharing!r}")
+        if not isinstance(exit, (bool, np.bool_)):
+            raise ValueError(f"union_exit must be True or False, got {exit!r}")
+        self.sharing, self.exit = sharing, bool(exit)
+        self.members = set(range(model.market.n_domains))
         self.received = np.zeros(0)
         self.total_received = 0.0
+
+    @property
+    def acts(self) -> bool:
+        """Whether the union uses its own sharing rule and membership (else M4 as in the paper)."""
+        return self.exit or self.sharing != "proportional"
+
+    def payments(self, reports: np.ndarray, members=None) -> tuple[np.ndarray, np.ndarray]:
+        """``y`` and every creator's payment: members (default the union's) share ``T_S`` by
+        the rule, the others receive their Myerson (M2) payments ``T_{k}``
+        (:mod:`abm.theory.procurement.intermediaries`)."""
+        from abm.theory.procurement.intermediaries import coalition_payment, share_payment
+
+        market = self.model.market
+        members = sorted(self.members if members is None else members)
+        y, alone = mechanism_round(market, "M2", reports)
+        payments = alone.copy()
+        if members:
+            total = coalition_payment(market, reports, members)
+            payments[:, members] = share_payment(total, alone[:, members], self.sharing)
+        return y, payments
+
+    def update_membership(self) -> None:
+        """The stated rule: on the round's draws (means), the member who would gain most by
+        leaving (its M2 payment above its share) leaves; if none would, the outsider who would
+        gain most by joining joins. One move per round; gains below the payment tolerance
+        :data:`DEVIATION_TOLERANCE` times ``b . y(b)`` do not count."""
+        if not self.exit:
+            return
+        model = self.model
+        reports = model.round_reports()
+        _, now = self.payments(reports)
+        margin = DEVIATION_TOLERANCE * max(1.0, model.payment_scale)
+        gains = {}
+        for k in range(model.market.n_domains):
+            _, moved = self.payments(reports, self.members ^ {k})
+            gains[k] = float((moved[:, k] - now[:, k]).mean())
+        leaving = {k: g for k, g in gains.items() if k in self.members and g > margin}
+        joining = {k: g for k, g in gains.items() if k not in self.members and g > margin}
+        for moves in (leaving, joining):
+            if moves:
+                self.members ^= {max(moves, key=moves.get)}
+                return
 
     def report(self) -> None:
         """Report for every member."""
@@ -160,7 +231,7 @@ class DataBroker(mesa.Agent):
     total_profit : float
     """
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, penalty=None) -> None:
         super().__init__(model)
         market = model.market
         y, _ = mechanism_round(market, model.mechanism, market.upper[None])
@@ -168,13 +239,67 @@ class DataBroker(mesa.Agent):
         self.transfer = float(market.upper @ y[0])
         self.profit = np.zeros(0)
         self.total_profit = 0.0
+        if penalty is not None and not (isinstance(penalty, (int, float, np.number)) and penalty >= 1):
+            raise ValueError(f"broker_penalty must be None or a number >= 1 (times b_k), got {penalty!r}")
+        self.penalty = None if penalty is None else float(penalty)
+        self.anchor = {"M5": "upper", "M6": "mean"}[model.mechanism]
+        self.prices = market.upper.copy()
+        self.expected_profit = 0.0
+        self.seen = [np.zeros(0) for _ in range(market.n_domains)]
+        self.outside = np.zeros(0)
+        if self.penalty is not None:
+            self.choose()
+
+    @property
+    def acts(self) -> bool:
+        """Whether the broker sets its own prices (``broker_penalty`` given)."""
+        return self.penalty is not None
+
+    def choose(self) -> None:
+        """Before a round: prices from the empirical distribution of the reports seen so far
+        (``b_k`` while nothing is seen), then the contract (M5's or M6's) of larger expected
+        profit ``sum_k y_k(z) pi_k(q_k)``; ties keep the mechanism's own contract."""
+        from abm.theory.procurement import anchored_allocation
+        from abm.theory.procurement.intermediaries import empirical_posted_price
+
+        market = self.model.market
+        chosen = [empirical_posted_price(seen, b, self.penalty * b) for seen, b in zip(self.seen, market.upper)]
+        self.prices = np.array([price for price, _ in chosen])
+        unit = np.array([profit for _, profit in chosen])
+        own = {"M5": "upper", "M6": "mean"}[self.model.mechanism]
+        values = {anchor: float(anchored_allocation(market, anchor) @ unit) for anchor in ("upper", "mean")}
+        other = "mean" if own == "upper" else "upper"
+        self.anchor = other if values[other] > values[own] else own
+        self.expected_profit = values[self.anchor]
+        y = anchored_allocation(market, self.anchor)
+        self.contract, self.transfer = y ** (1.0 / market.rho), float(market.upper @ y)
 
     def settle(self, reports: np.ndarray) -> None:
         """Buy the contract from the creators and deliver it for ``t``."""
         model = self.model
+        if self.acts:
+            self._settle_at_prices(reports)
+            return
         y, payments = mechanism_round(model.market, model.mechanism, reports)
         for creator in model.creators:
             creator.book(y[:, creator.domain], payments[:, creator.domain])
         self.profit = self.transfer - payments.sum(axis=1)
         self.total_profit += float(self.profit.sum())
         model.platform.pay(np.full(len(reports), self.transfer))
+
+    def _settle_at_prices(self, reports: np.ndarray) -> None:
+        """Creators whose cost is at most the posted price deliver ``z_k`` for ``q_k y_k``; the
+        rest is bought outside at ``P_k = penalty b_k`` per unit. Then re-estimate and re-choose."""
+        model, market = self.model, self.model.market
+        y = np.broadcast_to(self.contract ** market.rho, reports.shape)
+        accept = model.round_costs() <= self.prices
+        payments = np.where(accept, self.prices * y, 0.0)
+        self.outside = np.where(accept, 0.0, self.penalty * market.upper * y).sum(axis=1)
+        for creator in model.creators:
+            k = creator.domain
+            creator.book(np.where(accept[:, k], y[:, k], 0.0), payments[:, k])
+            self.seen[k] = np.concatenate([self.seen[k], reports[:, k]])
+        self.profit = self.transfer - payments.sum(axis=1) - self.outside
+        self.total_profit += float(self.profit.sum())
+        model.platform.pay(np.full(len(reports), self.transfer))
+        self.choose()

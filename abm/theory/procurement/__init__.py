@@ -10,7 +10,9 @@ double-blind review; the paper text gives no arXiv id), in modules:
 - :mod:`~abm.theory.procurement.payments`: Myerson integrals with error control, the union's
   path integral, independent checks;
 - :mod:`~abm.theory.procurement.mechanisms`: the registry :data:`MECHANISMS` of M1-M6;
-- :mod:`~abm.theory.procurement.quadrature`: the quadrature rules and the adaptive integrator.
+- :mod:`~abm.theory.procurement.quadrature`: the quadrature rules and the adaptive integrator;
+- :mod:`~abm.theory.procurement.population`: many creators per domain (Appendix C.4) and
+  their meta creators.
 
 Everything public is importable from this package.
 """
@@ -48,6 +50,19 @@ from abm.theory.procurement.payments import (
     union_payment_path,
 )
 from abm.theory.procurement.quadrature import QuadratureResult, QuadratureWarning, gauss_legendre, integrate_adaptive
+from abm.theory.procurement.population import (
+    POPULATION_MECHANISMS,
+    MetaCurve,
+    Population,
+    creators_per_domain,
+    evaluate_population,
+    meta_costs,
+    meta_market,
+    meta_outcomes,
+    myerson_population,
+    population_allocation,
+    population_round,
+)
 
 __all__ = [
     "CostDistribution", "UniformCost", "TruncatedNormalCost",
@@ -59,4 +74,6 @@ __all__ = [
     "anchored_allocation",
     "mechanism_round", "evaluate_mechanisms", "best_misreport", "expectation",
     "gauss_legendre", "integrate_adaptive", "QuadratureResult", "QuadratureWarning",
+    "Population", "creators_per_domain", "population_allocation", "myerson_population", "population_round",
+    "evaluate_population", "MetaCurve", "meta_market", "meta_costs", "meta_outcomes", "POPULATION_MECHANISMS",
 ]

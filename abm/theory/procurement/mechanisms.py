@@ -24,7 +24,7 @@ from abm.theory.procurement.market import ProcurementMarket
 from abm.theory.procurement.payments import PAYMENT_RTOL, _identity, allocation_of, myerson_payments
 from abm.theory.procurement.quadrature import gauss_legendre
 
-__all__ = ["Mechanism", "MECHANISMS", "ROUND_MECHANISMS", "PaymentOptions", "MechanismOutcome",
+__all__ = ["Mechanism", "MECHANISMS", "ROUND_MECHANISMS", "COMPARISON_MECHANISMS", "PaymentOptions", "MechanismOutcome",
            "anchored_allocation", "get_mechanism", "mechanism_round", "evaluate_mechanisms", "best_misreport",
            "expectation"]
 
@@ -211,11 +211,29 @@ MECHANISMS: dict[str, Mechanism] = {
 ROUND_MECHANISMS = tuple(name for name, m in MECHANISMS.items() if m.playable)
 
 
+def _pay_as_bid(market, reports, y, options):
+    """Each creator is paid its report times its quantity, ``c_hat_k y_k``: not incentive
+    compatible (a truthful creator earns nothing), so creators shade their reports up."""
+    return reports * y
+
+
+#: Mechanisms outside the paper, for comparison only (not in :data:`MECHANISMS`, so the
+#: paper's tables are unchanged; :func:`mechanism_round` plays them). ``"PAB"`` (pay-as-bid)
+#: allocates like M2 on the reported costs and pays each creator its bid ``c_hat_k y_k``.
+COMPARISON_MECHANISMS: dict[str, Mechanism] = {
+    "PAB": Mechanism("PAB", "pay-as-bid (comparison, not incentive compatible): cost weights on the reports, "
+                     "each creator is paid its reported cost times its quantity", "platform",
+                     _reported_costs, _pay_as_bid),
+}
+
+
 def get_mechanism(name: str) -> Mechanism:
-    """The mechanism called ``name``; ``ValueError`` listing the known names otherwise."""
-    if name not in MECHANISMS:
-        raise ValueError(f"mechanism must be one of {list(MECHANISMS)}, got {name!r}")
-    return MECHANISMS[name]
+    """The mechanism called ``name`` (of :data:`MECHANISMS` or :data:`COMPARISON_MECHANISMS`);
+    ``ValueError`` listing the known names otherwise."""
+    known = MECHANISMS | COMPARISON_MECHANISMS
+    if name not in known:
+        raise ValueError(f"mechanism must be one of {list(known)}, got {name!r}")
+    return known[name]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,276 @@
+"""Chosen originality in the agent-based model: creators who choose their style.
+
+The rule ``chosen_originality`` (economics and fluid counterpart in
+:mod:`abm.theory.originality`, ``docs/behaviours.md``): every creator of the type has a style
+from the type's menu (a loading and a cost), enters at its style's entry price
+``sqrt(2 c_j omega)`` and exerts ``p / c_j``; after each round a share ``rho`` of the type's
+creators (one uniform per creator, in creator order, from the model's generator, drawn
+before anyone decides) revise their style to the one the round's prices pay most. The new
+style takes effect from the next round, so the round's content carries the loading it was
+made with.
+
+Where the state lives.
+
+* Each creator's style is ``model.population.style[index]`` (the index into its type's menu,
+  kept by its :class:`ChosenOriginality` rule; ``Creator.beta`` and ``Creator.cost`` read its
+  current style's loading and cost, ``Creator.entry_price`` its entry price).
+* The population runs on its path for per-creator loadings and costs (as a scenario with
+  distributed loadings): the model's precision comes from the loading moments of the stocks,
+  ``sum X``, ``sum beta X``, ``sum beta^2 X``, to which each round adds its content with the
+  loadings it was made with, so old content keeps its style exactly; the intermediary posts
+  each creator ``v m_i`` at its current style's marginal value.
+* :class:`StyleBehaviours` also keeps one data stock per (type, style) (:attr:`StyleBehaviours.history`
+  records them with the shares after every round): what the fluid map tracks, and what the
+  docking test compares. A type's initial stock keeps the type's own loading from the
+  scenario (``beta``); content from the first round on carries the style's.
+
+A type that best-responds beside a choosing type is run as a one-style menu (its own loading
+and cost); other rules cannot run beside ``chosen_originality``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from abm.simulation.dynamic_market.behaviours import BEHAVIOURS, CreatorBehaviours, EntryRule
+from abm.theory.empirical import EmpiricalSupply
+from abm.theory.fluid import PricingContext
+from abm.theory.originality import initial_styles, style_margins, style_payoffs
+from abm.theory.supply import entry_price
+
+__all__ = ["ChosenOriginality", "StyleBehaviours", "style_history"]
+
+TYPE_NAMES = ("innovators", "rank_and_file")
+#: Regimes whose unit price for a creator is a function of its marginal value alone (or the firm's
+#: uniform price), so the price each style would fetch is the regime's price at the style's value.
+MARGIN_PRICED = ("strict_ip", "intermediary", "intermediary_shadow", "free_for_all", "statutory_license",
+                 "collective_pool")
+
+
+class ChosenOriginality(EntryRule):
+    """Best response in the creator's current style; a Calvo share ``rho`` revise the style each round.
+
+    ``behaviour`` is ``None`` for a best-responding type run beside a choosing one (a one-style
+    menu: the type's own loading and cost; it draws nothing).
+    """
+
+    name = "chosen_originality"
+
+    def __init__(self, behaviour, population, k: int) -> None:
+        super().__init__(behaviour, population, k)
+        if behaviour is None:
+            self.betas = np.array([population.type_beta[k]])
+            self.costs = np.array([population.type_cost[k]])
+            self.names, self.rate = ("own",), 0.0
+        else:
+            menu = behaviour["styles"]
+            self.betas, self.costs, self.names = np.array(menu.betas), np.array(menu.costs), menu.names
+            self.rate = behaviour["revision_rate"]
+        self.size = self.stop - self.start
+        self.style = initial_styles(self.size, self.betas.size)
+        self.pending = self.style.copy()
+        self.draws = np.ones(self.size)
+        self.best, self.payoffs = 0, np.zeros(self.betas.size)
+
+    @property
+    def draws_numbers(self) -> bool:
+        return self.rate > 0.0
+
+    def write_characteristics(self) -> None:
+        """Write every creator's loading, cost, entry price and style into the population's arrays."""
+        population, segment = self.population, slice(self.start, self.stop)
+        population.beta[segment] = self.betas[self.style]
+        population.cost[segment] = self.costs[self.style]
+        population.entry_price[segment] = entry_price(self.options, population.cost[segment])
+        population.style[segment] = self.style
+
+    def members(self, style: int) -> np.ndarray:
+        """Population indices of the type's creators in ``style``, in outside-option order."""
+        return self.start + np.flatnonzero(self.style == style)
+
+    def set_style_prices(self, prices) -> None:
+        """The prices each style fetches this round; revisers will move to the best paying one."""
+        self.payoffs = style_payoffs(prices, self.costs)
+        self.best = int(np.argmax(self.payoffs))
+
+    def prepare(self, rng) -> None:
+        if self.draws_numbers:
+            self.draws = rng.random(self.size)
+
+    def enters(self, offered, index):
+        return np.greater_equal(offered, self.population.entry_price[index])
+
+    def decide(self, index: int) -> None:
+        population, local = self.population, index - self.start
+        active = bool(self.enters(population.offered[index], index))
+        population.active[index] = active
+        population.effort[index] = population.offered[index] / population.cost[index] if active else 0.0
+        style = self.style[local]
+        if self.draws[local] < self.rate and self.payoffs[self.best] > self.payoffs[style]:
+            self.pending[local] = self.best
+
+    def decide_all(self) -> None:
+        population, segment = self.population, slice(self.start, self.stop)
+        offered = population.offered[segment]
+        active = self.enters(offered, segment)
+        population.active[segment] = active
+        population.effort[segment] = np.where(active, offered / population.cost[segment], 0.0)
+        revise = (self.draws < self.rate) & (self.payoffs[self.best] > self.payoffs[self.style])
+        self.pending = np.where(revise, self.best, self.style)
+
+    def style_inflows(self) -> np.ndarray:
+        """This round's content per style, ``sum mass_i e_i`` over the style's creators."""
+        effort = self.population.effort[self.start:self.stop]
+        return self.population.type_mass[self.k] * np.bincount(self.style, weights=effort,
+                                                               minlength=self.betas.size)
+
+    def switch(self) -> None:
+        """Adopt the styles chosen this round (content from the next round on carries them);
+        whether anyone changed style."""
+        changed = bool(np.any(self.pending != self.style))
+        if changed:
+            self.style = self.pending.copy()
+            self.write_characteristics()
+        return changed
+
+    def shares(self) -> np.ndarray:
+        return np.bincount(self.style, minlength=self.betas.size) / self.size
+
+
+class StyleBehaviours(CreatorBehaviours):
+    """The model's creators when some type follows ``chosen_originality``.
+
+    Requires the scenario's types to have one loading and one cost each, the other type on
+    ``best_response`` or ``chosen_originality``, and a myopic or learning firm; runs under
+    the regimes that price from marginal values (the price a style fetches is the regime's unit
+    price at the style's marginal value; :data:`MARGIN_PRICED`). Turns the population's loadings and costs into per-creator arrays that
+    follow the styles.
+    """
+
+    def __init__(self, model) -> None:
+        population, scenario = model.population, model.scenario
+        if population.heterogeneous or any(c is None for c in population.type_cost):
+            raise ValueError("chosen_originality needs each type of the scenario to have one loading and one cost "
+                             "(the styles replace them)")
+        others = sorted({b.rule for b in scenario.behaviours} - {"chosen_originality", "best_response"})
+        if others:
+            raise ValueError(f"chosen_originality runs beside best_response only, not beside rule {others[0]!r}")
+        if scenario.simulation.regime not in MARGIN_PRICED:
+            raise ValueError(f"chosen_originality runs under simulation.regime in {list(MARGIN_PRICED)} (where a "
+                             f"style's price follows from its marginal value), got {scenario.simulation.regime!r}")
+        if scenario.simulation.firm not in ("myopic", "learning"):
+            raise ValueError("chosen_originality runs with simulation.firm = 'myopic' or 'learning'")
+        self.model, self.population = model, population
+        self.rules = [ChosenOriginality(b if b.rule == "chosen_originality" else None, population, k)
+                      for k, b in enumerate(scenario.behaviours)]
+        self._per_creator_characteristics()
+        self.style_stocks = [np.zeros(rule.betas.size) for rule in self.rules]
+        self.history: list = []
+        self._supply = None  # the firm's supply curve, rebuilt when someone changes style
+
+    def _per_creator_characteristics(self) -> None:
+        """Loadings and costs per creator, following the styles; the initial stocks keep the types' loadings."""
+        population = self.population
+        size = population.size
+        beta, cost = np.empty(size), np.empty(size)
+        population.__dict__.update(beta=beta, cost=cost)
+        population.style = np.zeros(size, dtype=np.int64)
+        population._per_creator = {"beta": [beta[a:b] for a, b in population.bounds],
+                                   "cost": [cost[a:b] for a, b in population.bounds]}
+        population.initial_moments = np.array([[population.initial_stock[k] * (stop - start)
+                                                * population.type_beta[k] ** r
+                                                for k, (start, stop) in enumerate(population.bounds)]
+                                               for r in range(3)])
+        population.type_cost = (None, None)
+        population.heterogeneous, population.moment_orders = True, 3
+        population.compiled = False
+        population.prefix_order = False  # entry prices no longer follow each type's order
+        for rule in self.rules:
+            rule.write_characteristics()
+
+    # --- a round -----------------------------------------------------------------------------
+
+    def price(self, model) -> float:
+        """The myopic firm's exact best response to this round's entry prices: the piece scan of
+        :class:`~abm.theory.empirical.EmpiricalSupply` over the (type, style) groups (each in
+        outside-option order, hence ascending), with each style's marginal value; the curve is
+        rebuilt only after someone changed style."""
+        population = self.population
+        if self._supply is None:
+            thresholds, weights = [], []
+            for rule in self.rules:
+                for j in range(rule.betas.size):
+                    members = rule.members(j)
+                    thresholds.append(population.entry_price[members])
+                    weights.append(np.full(members.size, population.type_mass[rule.k] / rule.costs[j]))
+            self._supply = EmpiricalSupply.from_sorted(thresholds, {"weight": weights})
+        margins = np.concatenate([style_margins(model.lam, model.feedback, rule.betas) for rule in self.rules])
+        return self._supply.best_price(margins, model.market.value)
+
+    def style_prices(self, rule) -> np.ndarray:
+        """The unit price each of ``rule``'s styles fetches this round under the regime (0 if the
+        round was called off)."""
+        model = self.model
+        posted = np.asarray(model.firm.prices, dtype=float)
+        if not posted.any():
+            return np.zeros(rule.betas.size)
+        uniform = float(posted.max())
+        margins = style_margins(model.lam, model.feedback, rule.betas)
+        context = PricingContext(model.market.value, margins, lambda: uniform, model.market.depreciation)
+        return np.asarray(model.regime.unit_prices(context, model.scenario.regime), dtype=float)
+
+    def prepare(self) -> None:
+        for rule in self.rules:
+            rule.set_style_prices(self.style_prices(rule))
+            rule.prepare(self.model.rng)
+
+    def settle(self) -> None:
+        """Sum the round with the styles it was made in, keep the per-style stocks, then switch styles.
+
+        The model sums the round (``population.totals``) after this call; the totals are summed
+        here first, with the loadings and costs the content was made with, and kept (the
+        population caches a round's totals until the next offer).
+        """
+        population = self.population
+        population.prices = None
+        population.totals()
+        for k, rule in enumerate(self.rules):
+            self.style_stocks[k] = population.decay * self.style_stocks[k] + population.growth * rule.style_inflows()
+            if rule.switch():
+                self._supply = None
+        model = self.model
+        if hasattr(model, "_type_moments"):  # reported per-type marginal values: the creators' current loadings
+            model._type_moments = np.array([[population._loading_sum(k, r) / (stop - start)
+                                             for k, (start, stop) in enumerate(population.bounds)] for r in range(3)])
+        self.history.append(self._record())
+
+    def _record(self) -> dict:
+        row = {"round": self.model.round}
+        for rule in self.rules:
+            shares = rule.shares()
+            for j, name in enumerate(rule.names):
+                label = f"{TYPE_NAMES[rule.k]}_{name}"
+                row[f"share_{label}"] = float(shares[j])
+                row[f"stock_{label}"] = float(self.style_stocks[rule.k][j])
+        return row
+
+
+def style_history(model):
+    """Shares and per-style stocks of a model run with ``chosen_originality``, one row per round
+    at the start of that round (the columns of :func:`abm.theory.originality.originality_rounds`)."""
+    import pandas as pd
+
+    behaviour = model.behaviour
+    if not isinstance(behaviour, StyleBehaviours):
+        raise ValueError("style_history needs a model in which some type follows chosen_originality")
+    first = {"round": 0}
+    for rule in behaviour.rules:
+        shares = np.bincount(initial_styles(rule.size, rule.betas.size), minlength=rule.betas.size) / rule.size
+        for j, name in enumerate(rule.names):
+            first[f"share_{TYPE_NAMES[rule.k]}_{name}"] = float(shares[j])
+            first[f"stock_{TYPE_NAMES[rule.k]}_{name}"] = 0.0
+    rows = [first] + [{**row, "round": row["round"] + 1} for row in behaviour.history[:-1]]
+    return pd.DataFrame(rows)
+
+
+BEHAVIOURS[ChosenOriginality.name] = ChosenOriginality
