@@ -19,7 +19,8 @@ from abm.theory.static import InformationMarket, social_optimum
 from abm.theory.welfare import outside_option_check, welfare_accounts
 
 __all__ = ["compare_static", "compare_dynamic", "DynamicComparison", "format_static_comparison",
-           "format_dynamic_comparison", "behaviour_scenario", "with_behaviour", "compare_behaviours",
+           "format_dynamic_comparison", "structures", "structure_label", "refusal", "present_values",
+           "rival_welfare_accounts", "structure_table", "STRUCTURE_COLUMNS", "format_structure_table", "behaviour_scenario", "with_behaviour", "compare_behaviours",
            "BEHAVIOUR_TABLE_COLUMNS", "format_behaviour_comparison", "plot_behaviour_regimes"]
 
 def compare_static(market: InformationMarket, settings: RegimeSettings | None = None) -> pd.DataFrame:
@@ -90,46 +91,173 @@ class DynamicComparison:
     summary: pd.DataFrame
 
 
-def compare_dynamic(scenario: Scenario, seed: int | None = None, progress: bool = False) -> DynamicComparison:
-    """Run the scenario's population under every regime (same seed, so the same agents)."""
+def structures(scenario: Scenario, firms: int = 2) -> dict:
+    """Every market structure ``abm compare`` runs on one population, by name.
+
+    Each regime of :data:`~abm.regimes.REGIMES` (one AI firm), then ``firms`` rival AI firms
+    under non-exclusive and under exclusive licences
+    (:func:`~abm.simulation.dynamic_market.rivals.rival_scenarios`: strict IP, each firm its
+    own price). A scenario that already has rival firms is compared as the population of one
+    firm (``simulation.firms = 1``) beside its own rival rows.
+    """
+    from abm.simulation.dynamic_market.rivals import rival_scenarios
+
+    single = scenario.with_simulation(firms=1) if scenario.simulation.firms > 1 else scenario
+    return {**{name: single.with_regime(name) for name in REGIMES}, **rival_scenarios(single, firms)}
+
+
+def structure_label(name: str) -> str:
+    """A structure's name in words (``rival_firms_exclusive`` -> ``2 AI firms, exclusive licences``)."""
+    if name.startswith("rival_firms_"):
+        return "2 AI firms, " + name.removeprefix("rival_firms_").replace("_", "-") + " licences"
+    return {"strict_ip": "strict IP", "statutory_license": "statutory licence",
+            "intermediary_shadow": "intermediary at shadow prices"}.get(name, name.replace("_", " "))
+
+
+def refusal(scenario: Scenario) -> str:
+    """Why the model refuses to run ``scenario`` (``""`` if it runs).
+
+    A structure refuses a population by a ``ValueError`` naming the field when its model is
+    built or plays its first round (a private broker or creator union prices against each
+    type's supply curve, so needs one loading and one cost per type; rival firms need
+    best-responding creators of one loading and cost per type). The probe builds the model
+    and plays that round; the comparison records the message instead of stopping.
+    """
+    from abm.simulation.dynamic_market.model import DataMarketModel
+
+    try:
+        DataMarketModel(scenario, rng=scenario.simulation.seed).step()
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+def compare_dynamic(scenario: Scenario, seed: int | None = None, progress: bool = False,
+                    firms: int = 2) -> DynamicComparison:
+    """Run the scenario's population under every market structure (same seed, so the same agents).
+
+    The structures are :func:`structures`: every regime with one AI firm, and ``firms``
+    rival AI firms under each licence. A structure the model refuses for this population
+    (:func:`refusal`) is a row of ``nan`` whose ``note`` is the model's message. Present
+    values: :func:`present_values` (with rival firms, :func:`rival_welfare_accounts`).
+    """
     if seed is not None:
         scenario = scenario.with_simulation(seed=seed)
-    names = list(REGIMES)
+    items = list(structures(scenario, firms).items())
     if progress:
         from tqdm.auto import tqdm
 
-        names = tqdm(names, desc="regimes", unit="regime")
+        items = tqdm(items, desc="market structures", unit="structure")
     runs, fluids, rows = [], [], []
-    for name in names:
-        result = simulate(scenario.with_regime(name))
+    for name, structure in items:
+        reason = refusal(structure)
+        if reason:
+            rows.append({"regime": name, "note": f"refused: {reason}"})
+            continue
+        result = simulate(structure)
         runs.append(result.agents.assign(regime=name))
         fluids.append(result.fluid.assign(regime=name))
-        rows.append({"regime": name, **summarise(result), **present_values(result)})
+        rows.append({"regime": name, **summarise(result), **present_values(result), "note": ""})
     summary = pd.DataFrame(rows).set_index("regime")
+    summary = summary.reindex(columns=list(dict.fromkeys([*summary.columns, *PV_COLUMNS])))
     planner = planner_welfare(scenario)
     summary["pv_planner"] = planner
     summary["pv_share_of_planner"] = summary["pv_welfare"] / planner if planner else np.nan
     summary["exceeds_planner"] = summary["pv_welfare"] > planner * (1 + 1e-9) + 1e-9
+    summary["below_outside_option"] = summary["below_outside_option"].fillna("")
     return DynamicComparison(scenario=scenario, over_time=pd.concat(runs, ignore_index=True),
                              fluid=pd.concat(fluids, ignore_index=True),
-                             summary=summary.sort_values("pv_welfare", ascending=False))
+                             summary=summary.sort_values("pv_welfare", ascending=False, na_position="last"))
+
+
+#: Present values of :func:`present_values`: the total and each party's.
+PV_COLUMNS = ("pv_welfare", "pv_firm", "pv_innovators", "pv_rank_and_file", "pv_intermediary")
 
 
 def present_values(result) -> dict:
     """Present-value welfare of a run and each party's share, with every party whose present
     value falls below its outside option (:mod:`abm.theory.welfare`; the agents' rounds).
 
+    With rival AI firms (``simulation.firms > 1``) the accounts are
+    :func:`rival_welfare_accounts` and the firms' outside option is ``F`` times one firm's.
     ``nan`` with a note when the accounts need per-type supply curves the market does not
-    have (creators with distributed loadings or costs).
+    have (creators with distributed loadings or costs), or every round and the trajectory
+    keeps fewer (``simulation.record_every > 1``).
     """
     scenario = result.scenario
+    simulation = scenario.simulation
     if not scenario.market.is_homogeneous:
         return {"pv_welfare": np.nan, "below_outside_option": "not computed: distributed loadings or costs"}
-    accounts = welfare_accounts(result.agents, scenario.market, scenario.welfare, scenario.simulation.dt)
-    shortfalls = outside_option_check(accounts, scenario.regime.firm_outside)
+    if simulation.record_every > 1:
+        return {"pv_welfare": np.nan, "below_outside_option": "not computed: simulation.record_every > 1 "
+                                                              "(the accounts need every round)"}
+    if simulation.firms > 1:
+        accounts = rival_welfare_accounts(result.agents, scenario.market, simulation.firms, scenario.welfare,
+                                          simulation.dt)
+    else:
+        accounts = welfare_accounts(result.agents, scenario.market, scenario.welfare, simulation.dt)
+    shortfalls = outside_option_check(accounts, simulation.firms * scenario.regime.firm_outside)
     values = {f"pv_{party}": value for party, value in accounts.present_value.items() if party != "welfare"}
     below = ", ".join(shortfalls.index[shortfalls["below"]])
     return {"pv_welfare": accounts.present_value["welfare"], **values, "below_outside_option": below}
+
+
+def rival_welfare_accounts(trajectory: pd.DataFrame, market, firms: int, settings=None, dt: float | None = None):
+    r"""Present-value welfare of a rival-firms trajectory (``docs/welfare.md``, rival AI firms).
+
+    The consumers of AI services are one market, shared equally by the ``F`` firms (the
+    duopoly in the product market behind the myopic firm of the market-design paper,
+    footnote 18): firm ``f``'s model serves ``1/F`` of them, so the service is
+    ``(s / F) sum_f P_f``, the firms' mean precision, never their sum (which would count
+    every consumer ``F`` times). Costs and transfers are the market's. Computed as the sum
+    over firms of :func:`~abm.theory.welfare.welfare_accounts` of firm ``f``'s view of the
+    market: its own precision and stocks, its share of each round's inflows (1 under
+    non-exclusive licences, the winners' split under exclusive ones, which also feeds its
+    stocks after the horizon), service value ``s / F`` and ``1/F`` of every transfer and
+    surplus. Every term is linear in those, so the sum is the market's accounts; at
+    ``F = 1`` it is :func:`~abm.theory.welfare.welfare_accounts` itself.
+
+    Parameters
+    ----------
+    trajectory : DataFrame
+        Every round of a rival-firms run (:func:`~abm.theory.rivals.rival_columns`).
+    market : DynamicMarket
+    firms : int
+    settings : WelfareSettings, optional
+    dt : float, optional
+
+    Returns
+    -------
+    WelfareAccounts
+        Flows, present values and terminal values summed over the firms' views; ``end_stocks``
+        the firms' mean.
+    """
+    import dataclasses
+
+    from abm.theory.welfare import PARTIES, WelfareAccounts, WelfareSettings
+
+    settings = settings or WelfareSettings()
+    scaled = dataclasses.replace(settings, service_value=settings.value(market) / firms)
+    shared = ["firm_transfer", "surplus_innovators", "surplus_rank_and_file", "intermediary_balance"]
+    views = []
+    for f in range(1, firms + 1):
+        share = trajectory[f"share_firm_{f}"]
+        view = trajectory.assign(
+            precision=trajectory[f"precision_firm_{f}"],
+            stock_innovators=trajectory[f"stock_innovators_firm_{f}"],
+            stock_rank_and_file=trajectory[f"stock_rank_and_file_firm_{f}"],
+            active_innovators=trajectory["active_innovators"] * share,  # firm f's inflows: its share
+            active_rank_and_file=trajectory["active_rank_and_file"] * share,
+            **{column: trajectory[column] / firms for column in shared})
+        views.append(welfare_accounts(view, market, scaled, dt))
+    first = views[0]
+    summed = [name for name in first.flows.columns if name not in ("time", "weight")]
+    flows = first.flows.copy()
+    flows[summed] = sum(view.flows[summed] for view in views)
+    total = {name: sum(view.present_value[name] for view in views) for name in (*PARTIES, "welfare")}
+    terminal = {name: sum(view.terminal[name] for view in views) for name in (*PARTIES, "welfare")}
+    return WelfareAccounts(flows=flows, present_value=total, terminal=terminal, end_time=first.end_time,
+                           end_stocks=np.mean([view.end_stocks for view in views], axis=0), settings=settings)
 
 
 def planner_welfare(scenario: Scenario) -> float:
@@ -152,8 +280,9 @@ def format_dynamic_comparison(comparison: DynamicComparison) -> str:
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 220):
         body = table[columns].to_string()
     simulation, welfare = comparison.scenario.simulation, comparison.scenario.welfare
-    ranking = " > ".join(table.index)
+    ranking = " > ".join(table.index[np.isfinite(table["pv_welfare"])]) or "none (no present values)"
     shortfalls = [f"{name} ({row.below_outside_option})" for name, row in table.iterrows() if row.below_outside_option]
+    refused = [f"{name} ({row.note})" for name, row in table.iterrows() if str(row.note).startswith("refused")]
     return "\n".join([
         f"scenario {comparison.scenario.name!r} under every regime ({simulation.agents} agents per type, "
         f"horizon {simulation.horizon}, seed {simulation.seed}), ranked by present-value welfare "
@@ -162,6 +291,9 @@ def format_dynamic_comparison(comparison: DynamicComparison) -> str:
         f"Ranking: {ranking}; the planner's present value is {table['pv_planner'].iloc[0]:.4g} and no regime exceeds it"
         if not table["exceeds_planner"].any() else "WARNING: a regime exceeds the planner's bound",
         "Parties below their outside option: " + ("; ".join(shortfalls) if shortfalls else "none") + ".",
+        "Structures this population refuses: " + ("; ".join(refused) if refused else "none") + ".",
+        "(Rival AI firms: precision is the firms' mean, and present values count each firm's model as "
+        "serving 1/F of the consumers; docs/welfare.md.)",
         "(The *_cumulative columns of regimes.csv are Eq. 12's flow accounting of the myopic firm, not welfare.)",
         f"Strict IP: precision ends at {strict.precision_final:.4g} against the barrier "
         f"{strict.precision_barrier:.4g}; {100 * strict.innovator_participation_final:.2f}% of innovators still sell "
@@ -171,6 +303,43 @@ def format_dynamic_comparison(comparison: DynamicComparison) -> str:
         f"{broker.trade_surplus_cumulative:.4g} (strict IP {strict.trade_surplus_cumulative:.4g}); the largest "
         f"budget imbalance in any round is {broker.intermediary_balance_max_abs:.1e}.",
     ])
+
+
+#: Columns of :func:`structure_table` (one row per market structure).
+STRUCTURE_COLUMNS = ("population", "structure", "label", "precision_final", "precision_barrier",
+                     "innovator_participation_final", "pv_welfare", "pv_firm", "pv_innovators", "pv_rank_and_file",
+                     "pv_intermediary", "pv_share_of_planner", "precision_final_fluid", "note")
+
+
+def structure_table(comparison: DynamicComparison) -> pd.DataFrame:
+    """The answer of a comparison, one row per market structure in :func:`structures`' order:
+    precision and share of innovators selling at the horizon, present-value welfare and its
+    split by party, the share of the planner's present value, and why a structure was refused.
+
+    ``label`` is the structure in words (:func:`structure_label`); ``population`` the
+    scenario's name, so tables of several populations concatenate.
+    """
+    summary = comparison.summary
+    order = [name for name in structures(comparison.scenario) if name in summary.index]
+    table = summary.loc[order].reset_index().rename(columns={"regime": "structure"})
+    table["population"] = comparison.scenario.name
+    table["label"] = [structure_label(name) for name in table["structure"]]
+    return table.reindex(columns=list(STRUCTURE_COLUMNS))
+
+
+def format_structure_table(table: pd.DataFrame) -> str:
+    """The structure table in words: precision, innovators selling (%), present values by party."""
+    shown = table.assign(innovators_selling_percent=100 * table["innovator_participation_final"])
+    columns = {"label": "structure", "precision_final": "precision", "innovators_selling_percent": "innovators %",
+               "pv_welfare": "PV welfare", "pv_firm": "firm(s)", "pv_innovators": "innovators",
+               "pv_rank_and_file": "rank-and-file", "pv_intermediary": "intermediary"}
+    lines = []
+    for population, part in shown.groupby("population", sort=False):
+        body = part[list(columns)].rename(columns=columns)
+        with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
+            lines += [f"population {population!r}: market structures at the horizon and in present value",
+                      body.to_string(index=False), ""]
+    return "\n".join(lines).rstrip()
 
 
 # --- behaviours x regimes ---------------------------------------------------------------------

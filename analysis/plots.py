@@ -17,7 +17,7 @@ from matplotlib import ticker
 
 __all__ = ["new_axes", "caption", "plot_static_efforts", "plot_originality_penalty", "plot_price",
            "plot_precision", "plot_stocks", "plot_entry", "plot_dynamics", "plot_learning_gap",
-           "plot_static_regimes", "plot_regimes", "plot_sweep", "plot_procurement_boxes", "plot_overproduction",
+           "plot_static_regimes", "plot_regimes", "plot_structures", "plot_sweep", "plot_procurement_boxes", "plot_overproduction",
            "plot_convergence", "plot_finite_population", "TIME_LABEL", "PRICE_LABEL"]
 
 TIME_LABEL = "time (model periods)"
@@ -143,26 +143,129 @@ def plot_learning_gap(learning: pd.DataFrame, ax):
     return ax.figure
 
 
+def _regime_words(name: str) -> str:
+    """A regime's or market structure's name in words (:func:`analysis.comparison.structure_label`)."""
+    from analysis.comparison import structure_label
+
+    return structure_label(str(name))
+
+
 def plot_static_regimes(table: pd.DataFrame):
-    """Bars per regime: precision and welfare; innovators' and rank-and-file effort vs optimum."""
-    fig, axes = new_axes(2, width=6.0, height=4.2)
+    """Horizontal bars per regime (one row each, names in words): precision and welfare;
+    innovators' and rank-and-file effort relative to the social optimum."""
+    fig, axes = new_axes(2, width=6.0, height=0.45 * len(table) + 1.8)
     names = list(table.index)
     positions = np.arange(len(names))
-    axes[0].bar(positions - 0.2, table["precision"], 0.4, label="precision (1 / variance)")
-    axes[0].bar(positions + 0.2, table["welfare"], 0.4, label="welfare (value units)")
+    axes[0].barh(positions - 0.2, table["precision"], 0.4, label="precision (1 / variance)")
+    axes[0].barh(positions + 0.2, table["welfare"], 0.4, label="welfare (value units)")
     axes[0].set_title("Precision and welfare by regime")
-    axes[0].set_ylabel("precision; welfare (value units)")
-    axes[1].bar(positions - 0.2, table["effort_vs_optimum_innovators"], 0.4, label="innovators", color="C2")
-    axes[1].bar(positions + 0.2, table["effort_vs_optimum_rank_and_file"], 0.4, label="rank-and-file", color="C1")
-    axes[1].axhline(1.0, color="grey", ls="--", lw=1, label="efficient level")
+    axes[0].set_xlabel("precision (1 / variance); welfare (value units)")
+    axes[1].barh(positions - 0.2, table["effort_vs_optimum_innovators"], 0.4, label="innovators", color="C2")
+    axes[1].barh(positions + 0.2, table["effort_vs_optimum_rank_and_file"], 0.4, label="rank-and-file", color="C1")
+    axes[1].axvline(1.0, color="grey", ls="--", lw=1, label="efficient level")
     axes[1].set_title("Mean effort relative to the social optimum")
-    axes[1].set_ylabel("mean effort / efficient effort")
+    axes[1].set_xlabel("mean effort / efficient effort")
     for ax in axes:
-        ax.set_xticks(positions, [n.replace("_", "\n") for n in names], fontsize=8)
-        ax.set_xlabel("market regime")
+        ax.set_yticks(positions, [_regime_words(n) for n in names], fontsize=8.5)
+        ax.invert_yaxis()
+        ax.set_ylabel("market regime")
         ax.legend(fontsize=8)
     caption(fig, "Static market, one equilibrium per regime. Innovators: creators with loading below the regime "
                  "settings' innovator_beta; the dashed line marks efficient effort.")
+    return fig
+
+
+#: Parties of the present-value split, their words and colours (:func:`plot_structures`).
+_PARTIES = (("pv_firm", "AI firm(s)", "C0"), ("pv_innovators", "innovators", "C2"),
+            ("pv_rank_and_file", "rank-and-file creators", "C1"), ("pv_intermediary", "intermediary or broker", "C4"))
+
+
+def _missing_marks(ax, table: pd.DataFrame, values) -> None:
+    """Say in words why a structure has no bar: refused, not computed, or zero on a log scale."""
+    for y, ((_, row), value) in enumerate(zip(table.iterrows(), values)):
+        if np.isfinite(value) and value > 0:
+            continue
+        if str(row["note"]).startswith("refused"):
+            text = "refused by this population"
+        elif not np.isfinite(value):
+            text = "not computed (distributed loadings or costs)"
+        else:
+            text = "none (0)"
+        ax.text(0.02, y, text, transform=ax.get_yaxis_transform(), va="center", fontsize=7.5, color="0.35")
+
+
+def _log_bars(ax, positions, values, color: str) -> None:
+    """Horizontal bars on a log axis (non-positive and missing values are left blank)."""
+    values = np.asarray(values, dtype=float)
+    shown = np.where(values > 0, values, np.nan)
+    ax.barh(positions, shown, color=color)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    if np.isfinite(shown).any():
+        ax.set_xlim(np.nanmin(shown) / 2, np.nanmax(shown) * 2)
+    else:
+        ax.set_xticks([])
+
+
+def plot_structures(table: pd.DataFrame):
+    """One row of panels per population, one bar per market structure (names in words):
+    precision and the share of innovators selling at the horizon, present-value welfare, and
+    each party's share of it (negative shares to the left of 0).
+
+    ``table`` is :func:`analysis.comparison.structure_table` (one population) or several
+    concatenated (column ``population``).
+    """
+    populations = list(dict.fromkeys(table["population"]))
+    count = int(table.groupby("population").size().max())
+    fig, axes = plt.subplots(len(populations), 4, figsize=(19, (0.36 * count + 1.7) * len(populations)),
+                             constrained_layout=True, squeeze=False)
+    for row_axes, population in zip(axes, populations):
+        part = table[table["population"] == population]
+        positions = np.arange(len(part))
+        precision = part["precision_final"].to_numpy(float)
+        share = part["innovator_participation_final"].to_numpy(float)
+        welfare = part["pv_welfare"].to_numpy(float)
+        _log_bars(row_axes[0], positions, precision, "C0")
+        row_axes[0].set_xlabel("precision at the horizon (1 / variance, log scale)")
+        barrier = part["precision_barrier"].dropna()
+        if len(barrier):
+            row_axes[0].axvline(float(barrier.iloc[0]), color="k", ls=":", lw=1, label="precision barrier")
+            row_axes[0].legend(fontsize=7.5, loc="lower right")
+        _log_bars(row_axes[1], positions, share, "C2")
+        if np.isfinite(np.where(share > 0, share, np.nan)).any():
+            row_axes[1].set_xlim(right=1.5)
+            row_axes[1].xaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=None))
+        row_axes[1].set_xlabel("share of innovators selling at the horizon (log scale)")
+        _log_bars(row_axes[2], positions, welfare, "0.3")
+        row_axes[2].set_xlabel("present-value welfare (value units, log scale)")
+        left, right = np.zeros(len(part)), np.zeros(len(part))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for column, label, color in _PARTIES:
+                values = part[column].to_numpy(float) / welfare
+                values = np.where(np.isfinite(values), values, 0.0)
+                base = np.where(values >= 0, right, left)
+                row_axes[3].barh(positions, values, left=base, color=color, label=label)
+                right, left = np.where(values >= 0, right + values, right), np.where(values < 0, left + values, left)
+        row_axes[3].axvline(0.0, color="0.5", lw=0.8)
+        row_axes[3].xaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=None))
+        if not np.isfinite(welfare).any():
+            row_axes[3].set_xticks([])
+        row_axes[3].set_xlabel("share of present-value welfare")
+        row_axes[3].legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="party",
+                           title_fontsize=8)
+        titles = ("precision", "innovators selling", "present-value welfare", "who gets the welfare")
+        for j, (ax, values, title) in enumerate(zip(row_axes, (precision, share, welfare, welfare), titles)):
+            ax.set_yticks(positions, [_regime_words(name) for name in part["structure"]] if j == 0 else [],
+                          fontsize=8.5)
+            ax.set_ylim(len(part) - 0.5, -0.5)
+            ax.set_title(f"{words(str(population))}: {title}", fontsize=10)
+            _missing_marks(ax, part, values)
+        row_axes[0].set_ylabel("market structure")
+    caption(fig, "One agent-based run per structure on the same agents (same seed). The regimes have one AI "
+                 "firm; the rival rows have two firms buying under strict IP, each posting its own price. With "
+                 "rival firms, precision is the firms' mean and the models' service is valued by it (each firm "
+                 "serves half of the consumers, docs/welfare.md). Present values: level criterion, discount rate "
+                 "of the scenario, steady-state continuation after the horizon.")
     return fig
 
 
@@ -294,7 +397,7 @@ def plot_regimes(over_time: pd.DataFrame, summary: pd.DataFrame):
     participation, cumulative trade surplus, and cumulative innovator surplus."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.6), constrained_layout=True)
     for index, (name, run) in enumerate(over_time.groupby("regime", sort=False)):
-        color, label = f"C{index}", str(name).replace("_", " ")
+        color, label = f"C{index}", _regime_words(name)
         dt = float(run["time"].diff().median()) if len(run) > 1 else 1.0
         axes[0, 0].plot(run["time"], run["precision"], color=color, label=label)
         axes[0, 1].plot(run["time"], run["active_innovators"], color=color, label=label)

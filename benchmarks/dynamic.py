@@ -24,7 +24,8 @@ creator that a rule with per-creator random or remembered state must pay at leas
 every other rule of :data:`~abm.simulation.dynamic_market.behaviours.BEHAVIOURS` on the
 shipped scenario that uses it, each against both references and against the bandwidth
 bound of a per-creator pass; ``--before`` adds logit and sunk entry with their fast paths
-patched out (a fifth of the rounds).
+patched out (a fifth of the rounds), ``--numpy`` runs without the compiled loops (the
+default install).
 """
 
 import argparse
@@ -114,10 +115,11 @@ class BeforeSpeedups:
             setattr(owner, name, value)
 
 
-def behaviour_round(scenario, creators: int, rounds: int, force_best: bool = False, before: bool = False) -> tuple:
+def behaviour_round(scenario, creators: int, rounds: int, force_best: bool = False, before: bool = False,
+                    compiled: bool | None = None) -> tuple:
     """``(wall, CPU)`` seconds per round of ``rounds`` rounds (the build excluded), and the model."""
     scenario = scenario.with_simulation(agents=creators // 2, horizon=rounds * scenario.simulation.dt)
-    model = DataMarketModel(scenario, rng=1)
+    model = DataMarketModel(scenario, rng=1, compiled=compiled)
     if force_best:
         force_array_best_response(model)
     if before:
@@ -128,7 +130,7 @@ def behaviour_round(scenario, creators: int, rounds: int, force_best: bool = Fal
     return (wall / rounds, cpu / rounds), model
 
 
-def behaviours_section(n: int, rounds: int, repeats: int, before: bool = False) -> None:
+def behaviours_section(n: int, rounds: int, repeats: int, before: bool = False, numpy_only: bool = False) -> None:
     """Per-round cost of every behaviour at ``n`` creators, side by side (goal 4 of issue 16)."""
     section("1. memory bandwidth")
     copy = bandwidth(5)
@@ -145,15 +147,15 @@ def behaviours_section(n: int, rounds: int, repeats: int, before: bool = False) 
     if before:
         for rule in ("logit", "sunk_entry"):
             variants[f"{rule} (before)"] = (behaviour_scenario(rule), False, True)
-    section(f"2. per round at {n:,} creators, {rounds} rounds, {'numba' if kernels.AVAILABLE else 'numpy'} "
-            f"(compiled loops {'on' if kernels.AVAILABLE else 'off'})")
+    compiled = kernels.AVAILABLE and not numpy_only
+    section(f"2. per round at {n:,} creators, {rounds} rounds, compiled loops {'on' if compiled else 'off'}")
     for scenario, force, old in variants.values():  # compile and warm up outside the timings
-        behaviour_round(scenario, 2000, 3, force, old)
+        behaviour_round(scenario, 2000, 3, force, old, compiled)
     timings = {name: Timing() for name in variants}
     for _ in range(repeats):
         for name, (scenario, force, old) in variants.items():
             count = max(rounds // 5, 2) if old else rounds  # the old rounds are slow: fewer of them
-            per_round, model = behaviour_round(scenario, n, count, force, old)
+            per_round, model = behaviour_round(scenario, n, count, force, old, compiled)
             timings[name].add(*per_round)
     best, array = timings["best_response (prefix sums)"], timings["best_response (per-creator arrays)"]
     print(f"lower bound of a per-creator pass: {BEHAVIOUR_BYTES} B per creator at {speed / 1e9:.1f} GB/s = "
@@ -213,6 +215,7 @@ def main() -> None:
     parser.add_argument("--behaviour-rounds", type=int, default=50, help="rounds per behaviour measurement")
     parser.add_argument("--before", action="store_true",
                         help="with --behaviours: also logit and sunk entry as they were before their fast paths")
+    parser.add_argument("--numpy", action="store_true", help="with --behaviours: without the compiled loops")
     parser.add_argument("--single", nargs=2, type=int, metavar=("CREATORS", "ROUNDS"),
                         help="(internal) build and run one model and print its times")
     args = parser.parse_args()
@@ -222,7 +225,7 @@ def main() -> None:
         return
     n, rounds, repeats = args.creators, args.rounds, args.repeats
     if args.behaviours:
-        behaviours_section(n, args.behaviour_rounds, repeats, args.before)
+        behaviours_section(n, args.behaviour_rounds, repeats, args.before, args.numpy)
         return
     compiled = kernels.AVAILABLE
     if compiled:  # compile (and cache) the loops outside the timings

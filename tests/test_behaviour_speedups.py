@@ -107,8 +107,8 @@ def test_sunk_entry_active_set_is_the_prefix_that_enters_admits():
         for _ in range(200):
             rule.incumbents = int(rng.integers(0, size + 1))
             rule.was_active[rule.start:rule.stop] = np.arange(size) < rule.incumbents
-            price = float(rng.choice(np.concatenate([rule.sunk_prices, rule.population.entry_price[rule.start:rule.stop],
-                                                     rng.uniform(0.0, 2.0, 10)])))
+            entry_prices = rule.population.entry_price[rule.start:rule.stop]
+            price = float(rng.choice(np.concatenate([rule.sunk_prices, entry_prices, rng.uniform(0.0, 2.0, 10)])))
             admitted = rule.enters(np.full(size, price), slice(rule.start, rule.stop))
             count = rule.active_count(price)
             assert admitted[:count].all() and not admitted[count:].any()

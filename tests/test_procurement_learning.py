@@ -122,3 +122,14 @@ def test_emergent_incentive_compatibility_over_seeds():
         row = summary.loc[("PAB", k)]
         assert row["truth_gain_lower"] > 0 and row["mean_shading_lower"] > 1 and row["report_ratio_lower"] > 1
     assert np.all(pab["truthful_weight"] < 1 / 3)
+
+
+def test_learning_runs_under_batch_run():
+    import mesa
+
+    rows = mesa.batch_run(ProcurementModel, {"mechanism": "PAB", "rounds": 2, "compare": False,
+                                             "creator_learning": "hedge", "shading_grid": [SMALL_GRID],
+                                             "learning_rate": 5.0}, iterations=2, max_steps=2,
+                          number_processes=1, display_progress=False)
+    assert len(rows) == 2 and len({row["seed"] for row in rows}) == 2
+    assert all(row["shading_0"] in SMALL_GRID for row in rows)

@@ -40,13 +40,15 @@ def write_static_comparison(table: pd.DataFrame, market: InformationMarket, sett
 
 def write_dynamic_comparison(comparison: DynamicComparison, out: Path) -> list[Path]:
     """Write ``regimes.csv``, ``regimes_over_time.parquet``, ``regimes_fluid.parquet``,
-    ``summary.json`` and ``regimes.png`` into ``out``."""
-    from analysis.plots import plot_regimes
+    ``summary.json``, ``regimes.png``, and the market structures' answer ``structures.csv`` and
+    ``structures.png`` (:func:`analysis.comparison.structure_table`) into ``out``."""
+    from analysis.comparison import structure_table
+    from analysis.plots import plot_regimes, plot_structures
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "regimes.csv", out / "regimes_over_time.parquet", out / "regimes_fluid.parquet",
-             out / "summary.json", out / "regimes.png"]
+             out / "summary.json", out / "regimes.png", out / "structures.csv", out / "structures.png"]
     comparison.summary.to_csv(paths[0])
     metadata = {"job": NAME, "scenario": comparison.scenario.to_dict(), "seed": comparison.scenario.simulation.seed}
     write_parquet(comparison.over_time, paths[1], metadata)
@@ -55,6 +57,9 @@ def write_dynamic_comparison(comparison: DynamicComparison, out: Path) -> list[P
                           "scenario": comparison.scenario.to_dict(), "seed": comparison.scenario.simulation.seed,
                           "table": comparison.summary.reset_index().to_dict(orient="records")})
     plot_regimes(comparison.over_time, comparison.summary).savefig(paths[4], dpi=120)
+    structures = structure_table(comparison)
+    structures.to_csv(paths[5], index=False)
+    plot_structures(structures).savefig(paths[6], dpi=120)
     return paths
 
 
@@ -141,8 +146,11 @@ def run(args) -> int:
     else:
         out = claim_output_dir(args.out or Path("results") / f"compare_{_safe_name(scenario.name)}", NAME, claim,
                                args.force)
+        from analysis.comparison import format_structure_table, structure_table
+
         comparison = compare_dynamic(scenario, progress=not args.no_progress)
         print(format_dynamic_comparison(comparison))
+        print("\n" + format_structure_table(structure_table(comparison)))
         paths = write_dynamic_comparison(comparison, out)
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0

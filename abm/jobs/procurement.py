@@ -212,7 +212,7 @@ def _plain(value):
 
 def add_arguments(parser) -> None:
     """Arguments of ``abm procurement``."""
-    from abm.jobs.procurement_paper import EXPERIMENTS
+    from analysis.procurement_paper import EXPERIMENTS
 
     parser.add_argument("experiment", choices=("table1", "genai", "overproduction", "population") + EXPERIMENTS,
                         help="table1: revenue and welfare of M1-M6; genai: Table 2 with and without GenAI; "
@@ -220,7 +220,7 @@ def add_arguments(parser) -> None:
                              "per domain against one meta creator per domain; figure2, figure3 (panels c, d), "
                              "volatility (Fig. 8), genai_all (Table 2 / Fig. 9, every mechanism), genai_cost "
                              "(Appendix C.1), learning (creators learning to report), intermediaries (an acting "
-                             "broker and union): see abm/jobs/procurement_paper.py")
+                             "broker and union): see analysis/procurement_paper.py")
     parser.add_argument("--draws", type=int, default=None,
                         help="cost draws (table1: 1000 in all; genai: 200 per market)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cost draws (genai: also of the markets)")
@@ -253,7 +253,7 @@ def _check_arguments(args) -> None:
 
 
 def _paper_experiments() -> tuple:
-    from abm.jobs.procurement_paper import EXPERIMENTS
+    from analysis.procurement_paper import EXPERIMENTS
 
     return EXPERIMENTS
 
@@ -286,7 +286,7 @@ def run(args) -> int:
     elif args.experiment in _paper_experiments():
         if args.draws is not None:
             raise ValueError(f"--draws is not used by {args.experiment} (its sizes are fixed; see docs/procurement.md)")
-        from abm.jobs.procurement_paper import run_experiment
+        from analysis.procurement_paper import run_experiment
 
         paths = run_experiment(args.experiment, args.out, seed=args.seed, progress=progress)
     elif args.experiment == "population":

@@ -79,6 +79,13 @@ def _procurement(out: Path, quick: bool) -> list[Path]:
     return paths + [target / "overproduction.png"]
 
 
+def _procurement_paper(out: Path, quick: bool) -> list[Path]:
+    """The rest of the procurement paper and the repeated-round experiments (analysis/procurement_paper.py)."""
+    from analysis.procurement_paper import EXPERIMENTS, run_experiment
+
+    return [path for name in EXPERIMENTS for path in run_experiment(name, out / "procurement", quick=quick)]
+
+
 def _validate(out: Path, quick: bool) -> list[Path]:
     from analysis.validation import run_checks, run_departures, write_report
 
@@ -118,14 +125,48 @@ def _behaviours(out: Path, quick: bool) -> list[Path]:
     return write_behaviour_comparison(compare_behaviours(scenario), scenario, out / "behaviours_logit_entry")
 
 
+#: Shipped populations of the market-structure comparison (docs/regimes.md, which structure escapes the curse).
+STRUCTURE_POPULATIONS = ("curse_of_precision", "healthy_market", "curse_with_diverse_imitators")
+
+
+def _structures(out: Path, quick: bool) -> list[Path]:
+    """``abm compare <population> --seed 0`` for each of :data:`STRUCTURE_POPULATIONS` (every regime and
+    two rival AI firms under each licence): each population's summary table
+    (``<population>_regimes.csv``, as ``regimes.csv`` of ``abm compare``) and the answers side by side
+    (``structures.csv``, ``structures.png``); the trajectories are left out (``abm compare`` writes them)."""
+    import pandas as pd
+
+    from analysis.comparison import compare_dynamic, structure_table
+    from analysis.plots import plot_structures
+    from abm.scenario import resolve_scenario
+
+    target = out / "structures"
+    target.mkdir(parents=True, exist_ok=True)
+    paths, tables = [], []
+    for name in STRUCTURE_POPULATIONS:
+        scenario = resolve_scenario(name).with_simulation(seed=0)
+        if quick:
+            scenario = scenario.with_simulation(agents=300, horizon=min(scenario.simulation.horizon, 25.0))
+        comparison = compare_dynamic(scenario)
+        comparison.summary.to_csv(target / f"{name}_regimes.csv")
+        paths.append(target / f"{name}_regimes.csv")
+        tables.append(structure_table(comparison))
+    table = pd.concat(tables, ignore_index=True)
+    table.to_csv(target / "structures.csv", index=False)
+    plot_structures(table).savefig(target / "structures.png", dpi=110)
+    return paths + [target / "structures.csv", target / "structures.png"]
+
+
 #: Every figure and table of the docs, by name, with the job that makes it.
 SPECIFICATIONS = {
     "static": _static,
     "run": _run,
     "compare": _compare,
+    "structures": _structures,
     "behaviours": _behaviours,
     "sweep": _sweep,
     "procurement": _procurement,
+    "procurement_paper": _procurement_paper,
     "validate": _validate,
     "welfare": _welfare,
     "dashboard": _dashboard,

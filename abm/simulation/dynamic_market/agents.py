@@ -63,6 +63,17 @@ class Creator(mesa.Agent):
             return self.outside_option
         return self.offered_price * self.effort - 0.5 * self.cost * self.effort * self.effort
 
+    @property
+    def behaviour_state(self) -> dict:
+        """What this creator's entry rule remembers between rounds (``docs/behaviours.md``).
+
+        Empty under best response and logit; ``{"incumbent": bool}`` under sunk entry,
+        ``{"expected_price": float}`` under adaptive expectations, ``{"style": str}`` under
+        chosen originality.
+        """
+        behaviour = self.model.behaviour
+        return {} if behaviour is None else behaviour.rule_of(self.index).state(self.index)
+
     def step(self) -> None:
         """Decide entry and effort at the posted price, then add this round's data to the stock.
 

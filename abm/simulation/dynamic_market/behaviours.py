@@ -98,6 +98,10 @@ class EntryRule:
     def settle(self) -> None:
         """Remember what the round changed (nothing by default)."""
 
+    def state(self, index: int) -> dict:
+        """What the rule remembers about creator ``index`` between rounds (nothing by default)."""
+        return {}
+
 
 class BestResponse(EntryRule):
     """Enter iff the price reaches the entry price ``sqrt(2 c omega)``; exert ``p / c``."""
@@ -270,6 +274,10 @@ class SunkEntry(EntryRule):
         population.effort[start:middle] = price / self.cost
         population.effort[middle:stop] = 0.0
 
+    def state(self, index: int) -> dict:
+        """``incumbent``: whether the creator has sunk its entry cost and is still active."""
+        return {"incumbent": bool(self.was_active[index])}
+
     def settle(self) -> None:
         active = self.population.active[self.start:self.stop]
         self.was_active[self.start:self.stop] = active
@@ -326,6 +334,10 @@ class AdaptiveExpectations(BestResponse):
         segment = slice(self.start, self.stop)
         self.expected_price[segment] = adaptive_expectation(self.expected_price[segment],
                                                             self.population.offered[segment], self.weight)
+
+    def state(self, index: int) -> dict:
+        """``expected_price``: the price the creator commits on (``nan`` before its first round)."""
+        return {"expected_price": float(self.expected_price[index])}
 
     def settle(self) -> None:
         segment = slice(self.start, self.stop)

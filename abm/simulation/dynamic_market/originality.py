@@ -133,6 +133,10 @@ class ChosenOriginality(EntryRule):
             self.write_characteristics()
         return changed
 
+    def state(self, index: int) -> dict:
+        """``style``: the name of the creator's current style (its loading and cost follow it)."""
+        return {"style": self.names[self.style[index - self.start]]}
+
     def shares(self) -> np.ndarray:
         return np.bincount(self.style, minlength=self.betas.size) / self.size
 

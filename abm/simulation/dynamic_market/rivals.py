@@ -217,13 +217,11 @@ class RivalFirmsModel(DataMarketModel):
         self.running = self.round < self.n_rounds
 
     def _collect(self) -> None:
-        """Add the round to the run's totals and record it, as the parent model does (every
-        round, or every ``simulation.record_every``-th and the last where the scenario has it)."""
-        totals = getattr(self, "running_totals", None)
-        if totals is not None:
-            totals.add(self.latest)
-        recorded = getattr(self.scenario.simulation, "is_recorded", None)
-        if recorded is None or recorded(self.round):
+        """Add the round to the run's totals and record it, as the parent model does: every
+        round feeds :class:`~abm.simulation.dynamic_market.model.RunningTotals`, and only every
+        ``simulation.record_every``-th round and the last are kept in the trajectory."""
+        self.running_totals.add(self.latest)
+        if self.scenario.simulation.is_recorded(self.round):
             self.datacollector.collect(self)
 
     def trajectory(self) -> pd.DataFrame:

@@ -235,13 +235,18 @@ class MetaCurve:
     r"""``log Y_k`` as a function of ``u = log W_k`` for each draw and domain, the other meta
     weights fixed (curve ``r`` is draw ``r // K``, domain ``r % K``).
 
-    On ``[lower_b, upper_b]`` the curve is cut into panels, each interpolated by a
-    Chebyshev-Lobatto polynomial of degree :data:`CURVE_DEGREE` in ``u``. A panel whose nodes
-    show different sets of binding demands is split at the change, located by bisection to
-    :data:`KINK_WIDTH`; a panel whose interpolant misses the exact ``log Y_k`` by more than
-    :data:`CURVE_TOLERANCE` at its check points is halved. Every node is an exact allocation
-    (:func:`~abm.theory.procurement.allocation.allocate_near`, warm-started from the draw's
-    own solution).
+    From the draw's own ``log W_k`` to ``upper`` the curve is cut into panels (first
+    :data:`CURVE_PANELS`), each interpolated by a Chebyshev-Lobatto polynomial of degree
+    :data:`CURVE_DEGREE` in ``u``. A panel whose nodes or check points show different sets of
+    binding demands is split at the first change, located to :data:`KINK_WIDTH` by rounds of
+    :data:`_BRACKET_POINTS` points; a panel whose interpolant misses the exact ``log Y_k`` by
+    more than :data:`CURVE_TOLERANCE` at its two check points is halved (panels narrower than
+    :data:`CURVE_MIN_WIDTH` are accepted). Every node is an exact allocation
+    (:func:`~abm.theory.procurement.allocation.allocate_near`, warm-started from the solution
+    at the panel's start). Used by :func:`myerson_population` (the payments of Appendix C.4).
+
+    Raises a :class:`~abm.theory.procurement.quadrature.QuadratureWarning` if a curve's
+    check error stays above 100 times the tolerance after ``max_rounds`` rounds.
 
     Parameters
     ----------
@@ -257,6 +262,8 @@ class MetaCurve:
     ----------
     error : ndarray, shape (B K,)
         The largest check-point miss of each curve's accepted panels (in ``log Y``).
+    kinks : ndarray, shape (B K, most kinks)
+        The located kinks' ``log W_k`` per curve, ``nan`` padded.
     """
 
     def __init__(self, market: ProcurementMarket, log_weight, upper, start, codes,
@@ -381,7 +388,8 @@ class MetaCurve:
         per_curve = np.bincount(kink_rows, minlength=batch)
         #: ``log W_k`` of the kinks of each curve, ``nan`` padded: shape (curves, most kinks).
         self.kinks = np.full((batch, per_curve.max(initial=0)), np.nan)
-        self.kinks[kink_rows, np.arange(kink_rows.size) - np.repeat(np.cumsum(per_curve) - per_curve, per_curve)] = kink_u
+        slot = np.arange(kink_rows.size) - np.repeat(np.cumsum(per_curve) - per_curve, per_curve)
+        self.kinks[kink_rows, slot] = kink_u
         # Each panel reaches to the next one's start (the gap left at a kink, below KINK_WIDTH).
         following = np.append(self.lo[1:], np.inf)
         last = np.append(self.rows[1:] != self.rows[:-1], True) if self.rows.size else np.zeros(0, bool)

@@ -64,7 +64,9 @@ def demand_maps(build, cost, points: int = 30, progress: bool = False):
     demands = np.linspace(1.0, 20.0, points)
     weights = np.asarray(cost, dtype=float)[None]
     x = np.empty((points, points, 2))
-    with _bar(points, "demand grid rows", progress) as bar:
+    # gamma = 0 (Fig. 3(c, d)) overflows allocate_batch's bound (d / mu)^(1 / gamma) to inf,
+    # which only means "no bound": the warning is silenced here.
+    with _bar(points, "demand grid rows", progress) as bar, np.errstate(over="ignore"):
         for i in range(points):
             for j in range(points):
                 market = build(demands[i], demands[j])
@@ -317,10 +319,11 @@ def _plot_learning(summary):
     from analysis.plots import caption, new_axes
 
     fig, axes = new_axes(2, width=5.2, height=3.8)
-    labels = [f"{m}, domain {d + 1}" for m, d in zip(summary["mechanism"], summary["domain"])]
+    words = {"PAB": "pay-as-bid", "M1": "M1 (Myerson)", "M2": "M2 (Myerson)"}
+    labels = [f"{words.get(m, m)}, domain {d + 1}" for m, d in zip(summary["mechanism"], summary["domain"])]
     positions = np.arange(len(summary))
     for ax, measure, words in ((axes[0], "mean_shading", "learned expected shading factor s"),
-                               (axes[1], "truth_gain", "gain of the best factor over truth (value units)")):
+                               (axes[1], "truth_gain", "gain over truth-telling (value units)")):
         values = summary[measure].to_numpy(float)
         errors = np.vstack([values - summary[f"{measure}_lower"], summary[f"{measure}_upper"] - values])
         ax.bar(positions, values, yerr=errors, capsize=3, color=["C0" if m != "PAB" else "C3"
@@ -331,7 +334,7 @@ def _plot_learning(summary):
     axes[0].set_title("What creators learn to report")
     axes[1].set_title("What a deviation from truth gains")
     caption(fig, "Hedge over shading factors; bars: mean over seeds, whiskers: 95% t-intervals; "
-                 "PAB is pay-as-bid (not incentive compatible).")
+                 "pay-as-bid is not incentive compatible.")
     return fig
 
 
@@ -418,11 +421,14 @@ def _plot_intermediaries(table):
 
     fig, axes = new_axes(2, width=5.2, height=3.8)
     broker = table[table.agent == "broker"]
-    for mechanism, group in broker.groupby("mechanism"):
-        axes[0].scatter(group["seed"], group["profit_late"], label=f"{mechanism}: realised, second half of rounds")
-        axes[0].axhline(group["known_profit"].iloc[0], ls="--", lw=1, label=f"{mechanism}: one-shot, known F")
+    for (mechanism, group), offset, colour in zip(broker.groupby("mechanism"), (-0.1, 0.1), ("C0", "C1")):
+        axes[0].scatter(group["seed"] + offset, group["profit_late"], color=colour,
+                        label=f"{mechanism} run: realised, second half of rounds")
+        axes[0].axhline(group["known_profit"].iloc[0], ls="--", lw=1, color=colour,
+                        label=f"{mechanism} run: one-shot optimum with the true F")
     axes[0].axhline(0.0, color="k", lw=0.8, label="paper (posts b, profit 0)")
     axes[0].set_xlabel("seed")
+    axes[0].set_xticks(sorted(table["seed"].unique()))
     axes[0].set_ylabel("broker's mean profit per round (value units)")
     axes[0].set_title("A broker that prices and re-estimates")
     axes[0].legend(fontsize=7)
@@ -430,6 +436,7 @@ def _plot_intermediaries(table):
     for agent, group in union.groupby("agent"):
         axes[1].scatter(group["seed"], group["union_size"], label=agent)
     axes[1].set_xlabel("seed")
+    axes[1].set_xticks(sorted(table["seed"].unique()))
     axes[1].set_ylabel("mean union membership (creators)")
     axes[1].set_title("A union whose members can leave")
     axes[1].legend(fontsize=7)
