@@ -1,7 +1,9 @@
 """Regimes side by side: one population, every market regime, static and dynamic.
 
-The dynamic comparison runs :func:`abm.simulation.run.simulate` once per regime (same seed,
-so the same agents) and summarises each run with :func:`abm.simulation.run.summarise`.
+The dynamic comparison runs :func:`abm.simulation.run.simulate` once per market structure
+(every regime with one AI firm, and two rival AI firms under each licence; same seed, so the
+same agents), summarises each run with :func:`abm.simulation.run.summarise` and values it
+in present value (:func:`present_values`; with rival firms :func:`rival_welfare_accounts`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from abm.theory.welfare import outside_option_check, welfare_accounts
 
 __all__ = ["compare_static", "compare_dynamic", "DynamicComparison", "format_static_comparison",
            "format_dynamic_comparison", "structures", "structure_label", "refusal", "present_values",
-           "rival_welfare_accounts", "structure_table", "STRUCTURE_COLUMNS", "format_structure_table", "behaviour_scenario", "with_behaviour", "compare_behaviours",
+           "rival_welfare_accounts", "structure_table", "RIVAL_FIRMS", "PV_COLUMNS", "STRUCTURE_COLUMNS", "format_structure_table", "behaviour_scenario", "with_behaviour", "compare_behaviours",
            "BEHAVIOUR_TABLE_COLUMNS", "format_behaviour_comparison", "plot_behaviour_regimes"]
 
 def compare_static(market: InformationMarket, settings: RegimeSettings | None = None) -> pd.DataFrame:
@@ -91,10 +93,14 @@ class DynamicComparison:
     summary: pd.DataFrame
 
 
-def structures(scenario: Scenario, firms: int = 2) -> dict:
+#: Rival AI firms in the comparison's rival-firm structures.
+RIVAL_FIRMS = 2
+
+
+def structures(scenario: Scenario) -> dict:
     """Every market structure ``abm compare`` runs on one population, by name.
 
-    Each regime of :data:`~abm.regimes.REGIMES` (one AI firm), then ``firms`` rival AI firms
+    Each regime of :data:`~abm.regimes.REGIMES` (one AI firm), then :data:`RIVAL_FIRMS` rival AI firms
     under non-exclusive and under exclusive licences
     (:func:`~abm.simulation.dynamic_market.rivals.rival_scenarios`: strict IP, each firm its
     own price). A scenario that already has rival firms is compared as the population of one
@@ -103,13 +109,13 @@ def structures(scenario: Scenario, firms: int = 2) -> dict:
     from abm.simulation.dynamic_market.rivals import rival_scenarios
 
     single = scenario.with_simulation(firms=1) if scenario.simulation.firms > 1 else scenario
-    return {**{name: single.with_regime(name) for name in REGIMES}, **rival_scenarios(single, firms)}
+    return {**{name: single.with_regime(name) for name in REGIMES}, **rival_scenarios(single, RIVAL_FIRMS)}
 
 
 def structure_label(name: str) -> str:
     """A structure's name in words (``rival_firms_exclusive`` -> ``2 AI firms, exclusive licences``)."""
     if name.startswith("rival_firms_"):
-        return "2 AI firms, " + name.removeprefix("rival_firms_").replace("_", "-") + " licences"
+        return f"{RIVAL_FIRMS} AI firms, " + name.removeprefix("rival_firms_").replace("_", "-") + " licences"
     return {"strict_ip": "strict IP", "statutory_license": "statutory licence",
             "intermediary_shadow": "intermediary at shadow prices"}.get(name, name.replace("_", " "))
 
@@ -132,18 +138,17 @@ def refusal(scenario: Scenario) -> str:
     return ""
 
 
-def compare_dynamic(scenario: Scenario, seed: int | None = None, progress: bool = False,
-                    firms: int = 2) -> DynamicComparison:
+def compare_dynamic(scenario: Scenario, seed: int | None = None, progress: bool = False) -> DynamicComparison:
     """Run the scenario's population under every market structure (same seed, so the same agents).
 
-    The structures are :func:`structures`: every regime with one AI firm, and ``firms``
-    rival AI firms under each licence. A structure the model refuses for this population
+    The structures are :func:`structures`: every regime with one AI firm, and
+    :data:`RIVAL_FIRMS` rival AI firms under each licence. A structure the model refuses for this population
     (:func:`refusal`) is a row of ``nan`` whose ``note`` is the model's message. Present
     values: :func:`present_values` (with rival firms, :func:`rival_welfare_accounts`).
     """
     if seed is not None:
         scenario = scenario.with_simulation(seed=seed)
-    items = list(structures(scenario, firms).items())
+    items = list(structures(scenario).items())
     if progress:
         from tqdm.auto import tqdm
 
@@ -329,10 +334,12 @@ def structure_table(comparison: DynamicComparison) -> pd.DataFrame:
 
 def format_structure_table(table: pd.DataFrame) -> str:
     """The structure table in words: precision, innovators selling (%), present values by party."""
-    shown = table.assign(innovators_selling_percent=100 * table["innovator_participation_final"])
-    columns = {"label": "structure", "precision_final": "precision", "innovators_selling_percent": "innovators %",
-               "pv_welfare": "PV welfare", "pv_firm": "firm(s)", "pv_innovators": "innovators",
-               "pv_rank_and_file": "rank-and-file", "pv_intermediary": "intermediary"}
+    refused = table["note"].fillna("").astype(str).str.startswith("refused")
+    shown = table.assign(innovators_selling_percent=100 * table["innovator_participation_final"],
+                         run=np.where(refused, "refused", "ran"))
+    columns = {"label": "structure", "run": "run", "precision_final": "precision",
+               "innovators_selling_percent": "innovators %", "pv_welfare": "PV welfare", "pv_firm": "firm(s)",
+               "pv_innovators": "innovators", "pv_rank_and_file": "rank-and-file", "pv_intermediary": "intermediary"}
     lines = []
     for population, part in shown.groupby("population", sort=False):
         body = part[list(columns)].rename(columns=columns)

@@ -165,7 +165,12 @@ def plot_static_regimes(table: pd.DataFrame):
     axes[1].axvline(1.0, color="grey", ls="--", lw=1, label="efficient level")
     axes[1].set_title("Mean effort relative to the social optimum")
     axes[1].set_xlabel("mean effort / efficient effort")
-    for ax in axes:
+    pairs = (("precision", "welfare"), ("effort_vs_optimum_innovators", "effort_vs_optimum_rank_and_file"))
+    for ax, columns in zip(axes, pairs):
+        for y, values in enumerate(table[list(columns)].to_numpy(float)):
+            if np.all(values == 0):
+                ax.text(0.01, y, "0 (nothing is bought)", transform=ax.get_yaxis_transform(), va="center",
+                        fontsize=7.5, color="0.35")
         ax.set_yticks(positions, [_regime_words(n) for n in names], fontsize=8.5)
         ax.invert_yaxis()
         ax.set_ylabel("market regime")
@@ -395,7 +400,7 @@ def plot_dynamics(abm: pd.DataFrame, fluid: pd.DataFrame, scenario=None):
 def plot_regimes(over_time: pd.DataFrame, summary: pd.DataFrame):
     """Four panels over time, one line per regime: precision (with the barrier), innovator
     participation, cumulative trade surplus, and cumulative innovator surplus."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.6), constrained_layout=True)
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.6), layout="constrained")
     for index, (name, run) in enumerate(over_time.groupby("regime", sort=False)):
         color, label = f"C{index}", _regime_words(name)
         dt = float(run["time"].diff().median()) if len(run) > 1 else 1.0
@@ -406,20 +411,26 @@ def plot_regimes(over_time: pd.DataFrame, summary: pd.DataFrame):
     barrier = float(summary["precision_barrier"].iloc[0])
     if np.isfinite(barrier):
         axes[0, 0].axhline(barrier, color="k", ls=":", lw=1, label=r"precision barrier $\bar P$")
-    axes[0, 0].set_ylim(bottom=0)
+    if (over_time["precision"] > 0).all():
+        axes[0, 0].set_yscale("log")
+        _log_ticks(axes[0, 0])
+    else:
+        axes[0, 0].set_ylim(bottom=0)
     active = over_time["active_innovators"]
     if (active > 0).any():
         axes[0, 1].set_yscale("log")
         axes[0, 1].set_ylim(max(float(active[active > 0].min()) / 1.5, 1e-6), float(active.max()) * 1.5)
         _log_ticks(axes[0, 1])
     titles = ["Precision", "Active innovators", "Cumulative trade surplus", "Cumulative innovator surplus"]
-    ylabels = [PRECISION_LABEL, "active innovators (mass)", "trade surplus (value units)",
-               "innovators' surplus (value units)"]
+    ylabels = [PRECISION_LABEL + (" (log scale)" if axes[0, 0].get_yscale() == "log" else ""),
+               "active innovators (mass, log scale)" if axes[0, 1].get_yscale() == "log" else "active innovators (mass)",
+               "trade surplus (value units)", "innovators' surplus (value units)"]
     for ax, title, ylabel in zip(axes.flat, titles, ylabels):
         ax.set_title(title)
         ax.set_xlabel(TIME_LABEL)
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
+               title="market structure", title_fontsize=8.5)
     caption(fig, "One run per regime on the same agents. Trade surplus: value of the data bought minus the "
                  "creators' effort costs and outside options; innovators' surplus: what innovators earn above "
                  r"their outside options. $\bar P$: the barrier of Prop. 6.")
