@@ -18,9 +18,6 @@ from abm.storage import write_json
 from abm.theory.procurement import (
     MECHANISMS,
     ProcurementMarket,
-    allocate_batch,
-    allocate_near,
-    binding_code,
     evaluate_mechanisms,
     mechanism_round,
     overproduction_market,
@@ -145,11 +142,8 @@ def genai_table(trajectories: int = 10, draws: int = 200, seed: int = 0, progres
 
 def overproduction_maps(points: int = 40, cost=(0.5, 0.5), rho=4.0, gamma=0.5, progress: bool = False):
     """Figs. 2-3: optimal ``x_1``, ``x_2`` over demands ``d_1, d_2`` in [1, 20] when only
-    domain 1 transfers to domain 2 (``mu_12 = 1``, other ``mu = 0``), costs ``cost``.
-
-    Each grid point is its own market; the solution of the previous point (along ``d_2``,
-    or the previous row) warm-starts Newton's method on the KKT system
-    (:func:`~abm.theory.procurement.allocate_near`). One progress step per grid row.
+    domain 1 transfers to domain 2 (``mu_12 = 1``, other ``mu = 0``), costs ``cost``
+    (the grid and its warm starts: :func:`analysis.procurement_paper.demand_maps`).
 
     Returns
     -------
@@ -157,23 +151,10 @@ def overproduction_maps(points: int = 40, cost=(0.5, 0.5), rho=4.0, gamma=0.5, p
     x : ndarray, shape (points, points, 2)
         ``x[i, j]`` at ``d_1 = demands[i]``, ``d_2 = demands[j]``.
     """
-    demands = np.linspace(1.0, 20.0, points)
-    weights = np.asarray(cost, dtype=float)[None]
-    x = np.empty((points, points, 2))
-    for i in tqdm(range(points), desc="overproduction: rows", unit="row", disable=not progress,
-                  file=sys.stderr, leave=False):
-        for j in range(points):
-            market = overproduction_market(demands[i], demands[j], rho=rho, gamma=gamma)
-            near = x[i, j - 1] if j else (x[i - 1, 0] if i else None)
-            x[i, j] = _solve_near(market, weights, near)
-    return demands, x
+    from analysis.procurement_paper import demand_maps
 
-
-def _solve_near(market: ProcurementMarket, weights, near) -> np.ndarray:
-    if near is None:
-        return allocate_batch(market, weights)[0][0]
-    start = near[None]
-    return allocate_near(market, weights, start, binding_code(market, start))[0][0]
+    return demand_maps(lambda d1, d2: overproduction_market(d1, d2, rho=rho, gamma=gamma), cost,
+                       points=points, progress=progress)
 
 
 def write_table1(per_draw: pd.DataFrame, table: pd.DataFrame, market: ProcurementMarket, out: Path,

@@ -872,6 +872,18 @@ class DataMarketModel(mesa.Model):
 
     # --- a round -----------------------------------------------------------------------------
 
+    def _best_responses(self) -> None:
+        """Every creator best-responds to its offered price and adds its content to its stock:
+        agent by agent (``Creator.step`` in a random order per type) or over the arrays."""
+        population = self.population
+        if self.stepping == "agents":
+            for creator_class in CREATOR_CLASSES:
+                self.agents_by_type[creator_class].shuffle_do("step")
+            population.observe_agents()
+        else:
+            population.respond()
+            population.accumulate()
+
     def step(self) -> None:
         """One round: prices, entry and effort, settlement and record, stocks."""
         prices = self._post_prices()
@@ -886,13 +898,8 @@ class DataMarketModel(mesa.Model):
                 self.behaviour.step_all()
             self.behaviour.settle()
             population.prices = None  # sum over what the creators did
-        elif self.stepping == "agents":
-            for creator_class in CREATOR_CLASSES:
-                self.agents_by_type[creator_class].shuffle_do("step")
-            population.observe_agents()
         else:
-            population.respond()
-            population.accumulate()
+            self._best_responses()
         totals = population.totals()
         self._record(prices, totals)
         self.running_totals.add(self.latest)

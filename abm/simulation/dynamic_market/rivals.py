@@ -29,7 +29,7 @@ import pandas as pd
 
 from abm.scenario import apply_overrides, resolve_scenario
 from abm.simulation.dynamic_market.agents import LearningPricing
-from abm.simulation.dynamic_market.model import CREATOR_CLASSES, DataMarketModel
+from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.theory.fluid import model_state
 from abm.theory.mechanism import settle_round
 from abm.theory.rivals import PieceSupply, posted_outcome, rival_columns, rival_row, round_equilibrium
@@ -187,13 +187,7 @@ class RivalFirmsModel(DataMarketModel):
         self.equilibrium = equilibrium = self._round_prices(margins)
         prices = np.full(2, equilibrium.creator_price)
         population.offer(prices)
-        if self.stepping == "agents":
-            for creator_class in CREATOR_CLASSES:
-                self.agents_by_type[creator_class].shuffle_do("step")
-            population.observe_agents()
-        else:
-            population.respond()
-            population.accumulate()
+        self._best_responses()
         totals = population.totals()
         settlement = settle_round(*totals.settlement_terms, kind=(0, 1))
         stocks = np.array([firm.stocks for firm in firms])
