@@ -571,6 +571,17 @@ def _terminate(pool) -> None:
             pass
 
 
+def _worker_context(multiprocessing):
+    """How local workers start: ``fork`` on Linux when this process runs no other thread (the
+    workers inherit the imported package: no ~2 s of imports per worker), else ``spawn``
+    (fresh interpreters, safe whatever threads run here: a progress bar's monitor, Dask)."""
+    import threading
+
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _pool_rows(spec: SweepSpec, pending: list, workers: int, inflight: Path):
     """Yield rows from a local process pool; a worker that dies fails its run, and the pool is
     restarted for the rest."""
@@ -585,8 +596,7 @@ def _pool_rows(spec: SweepSpec, pending: list, workers: int, inflight: Path):
         inflight.mkdir(parents=True, exist_ok=True)
         for stale in inflight.iterdir():
             stale.unlink(missing_ok=True)
-        # "spawn": fresh interpreters, safe whatever threads this process runs (progress bars, Dask).
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=multiprocessing.get_context("spawn"),
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=_worker_context(multiprocessing),
                                    initializer=_worker_init, initargs=(os.getpid(),))
         futures = {pool.submit(_run_in_worker, spec.base, request, spec.outputs, str(inflight)): request
                    for request in queue.values()}
@@ -958,7 +968,10 @@ def run_sweep(spec: SweepSpec, out, *, resume: bool = False, workers: int = 2, s
             if progress:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(done) + len(pending), initial=len(done), desc="sweep", unit="run")
+                class Bar(tqdm):
+                    monitor_interval = 0  # no monitor thread: the workers can start by fork
+
+                bar = Bar(total=len(done) + len(pending), initial=len(done), desc="sweep", unit="run")
             try:
                 for row in _execute(spec, pending, workers, client, out / ".inflight"):
                     _write_row(out, {**row, **stamp})

@@ -24,6 +24,12 @@ Where the state lives.
   docking test compares. A type's initial stock keeps the type's own loading from the
   scenario (``beta``); content from the first round on carries the style's.
 
+The firm's supply curve over the (type, style) groups is rebuilt after a round in which someone
+switched: :class:`StyleUniverse` merges every entry price a creator could have once, at build,
+and a rebuild keeps the current styles' prices in one pass (bit for bit the curve built from
+the groups). With the compiled loops each type's decisions, revisions, per-style inflows and
+stock update are one pass.
+
 A type that best-responds beside a choosing type is run as a one-style menu (its own loading
 and cost); other rules cannot run beside ``chosen_originality``.
 """
@@ -39,6 +45,11 @@ from abm.theory.originality import initial_styles, style_margins, style_payoffs
 from abm.theory.supply import entry_price
 
 __all__ = ["ChosenOriginality", "StyleBehaviours", "style_history"]
+
+try:  # the optional compiled merge (abm[fast])
+    import numba
+except ImportError:  # pragma: no cover - numba is optional
+    numba = None
 
 TYPE_NAMES = ("innovators", "rank_and_file")
 #: Regimes whose unit price for a creator is a function of its marginal value alone (or the firm's
@@ -68,7 +79,10 @@ class ChosenOriginality(EntryRule):
             self.rate = behaviour["revision_rate"]
         self.size = self.stop - self.start
         self.style = initial_styles(self.size, self.betas.size)
-        self.pending = self.style.copy()
+        self.pending = self.style.copy()  # equal to the styles between rounds; revisers' new style within one
+        self.counts = np.bincount(self.style, minlength=self.betas.size)  # creators per style
+        self.compiled = False  # decide over the arrays in one compiled pass (set by StyleBehaviours)
+        self._inflows = None  # this round's effort per style, when the compiled pass summed it
         self.draws = np.ones(self.size)
         self.best, self.payoffs = 0, np.zeros(self.betas.size)
 
@@ -76,13 +90,18 @@ class ChosenOriginality(EntryRule):
     def draws_numbers(self) -> bool:
         return self.rate > 0.0
 
-    def write_characteristics(self) -> None:
-        """Write every creator's loading, cost, entry price and style into the population's arrays."""
-        population, segment = self.population, slice(self.start, self.stop)
-        population.beta[segment] = self.betas[self.style]
-        population.cost[segment] = self.costs[self.style]
-        population.entry_price[segment] = entry_price(self.options, population.cost[segment])
-        population.style[segment] = self.style
+    def write_characteristics(self, local=None) -> None:
+        """Write the loading, cost, entry price and style of every creator of the type (or of the
+        creators at positions ``local`` within it) into the population's arrays."""
+        population = self.population
+        if local is None:
+            index, style, options = slice(self.start, self.stop), self.style, self.options
+        else:
+            index, style, options = self.start + local, self.style[local], self.options[local]
+        population.beta[index] = self.betas[style]
+        population.cost[index] = self.costs[style]
+        population.entry_price[index] = entry_price(options, population.cost[index])
+        population.style[index] = style
 
     def members(self, style: int) -> np.ndarray:
         """Population indices of the type's creators in ``style``, in outside-option order."""
@@ -94,6 +113,7 @@ class ChosenOriginality(EntryRule):
         self.best = int(np.argmax(self.payoffs))
 
     def prepare(self, rng) -> None:
+        self._inflows = None
         if self.draws_numbers:
             self.draws = rng.random(self.size)
 
@@ -109,36 +129,189 @@ class ChosenOriginality(EntryRule):
         if self.draws[local] < self.rate and self.payoffs[self.best] > self.payoffs[style]:
             self.pending[local] = self.best
 
-    def decide_all(self) -> None:
+    def decide_all(self, store: bool = False) -> None:
+        """Every creator's entry, effort and revision over the arrays; with ``store`` (compiled
+        only) also its stock update, in the same pass."""
         population, segment = self.population, slice(self.start, self.stop)
+        worse = self.payoffs[self.best] > self.payoffs  # the styles whose creators would move
+        revising = self.rate > 0.0 and bool(np.any(worse & (self.counts > 0)))
+        if self.compiled:  # the same decisions, and the per-style sums of style_inflows, in one pass
+            self._inflows = np.zeros(self.betas.size)
+            _decide_styles_compiled(population.offered[segment], population.entry_price[segment],
+                                    population.cost[segment], population.active[segment], population.effort[segment],
+                                    self.style, self.draws, self.rate if revising else 0.0, worse, self.best,
+                                    self.pending, self._inflows, population.stock[segment],
+                                    float(population.type_mass[self.k]), population.decay, population.growth, store)
+            return
+        if store:
+            raise ValueError("decide_all(store=True) needs the compiled loops")
         offered = population.offered[segment]
         active = self.enters(offered, segment)
         population.active[segment] = active
         population.effort[segment] = np.where(active, offered / population.cost[segment], 0.0)
-        revise = (self.draws < self.rate) & (self.payoffs[self.best] > self.payoffs[self.style])
-        self.pending = np.where(revise, self.best, self.style)
+        if revising:
+            revise = self.draws < self.rate
+            revise &= worse[self.style]
+            self.pending[revise] = self.best
 
     def style_inflows(self) -> np.ndarray:
         """This round's content per style, ``sum mass_i e_i`` over the style's creators."""
+        if self._inflows is not None:
+            return self.population.type_mass[self.k] * self._inflows
         effort = self.population.effort[self.start:self.stop]
         return self.population.type_mass[self.k] * np.bincount(self.style, weights=effort,
                                                                minlength=self.betas.size)
 
-    def switch(self) -> None:
+    def switch(self) -> bool:
         """Adopt the styles chosen this round (content from the next round on carries them);
-        whether anyone changed style."""
-        changed = bool(np.any(self.pending != self.style))
-        if changed:
-            self.style = self.pending.copy()
-            self.write_characteristics()
-        return changed
+        whether anyone changed style. Only the movers' characteristics are rewritten."""
+        movers = np.flatnonzero(self.pending != self.style)
+        if movers.size == 0:
+            return False
+        size = self.betas.size
+        self.counts -= np.bincount(self.style[movers], minlength=size)
+        self.counts += np.bincount(self.pending[movers], minlength=size)
+        self.style[movers] = self.pending[movers]
+        self.write_characteristics(movers)
+        return True
 
     def state(self, index: int) -> dict:
         """``style``: the name of the creator's current style (its loading and cost follow it)."""
         return {"style": self.names[self.style[index - self.start]]}
 
     def shares(self) -> np.ndarray:
-        return np.bincount(self.style, minlength=self.betas.size) / self.size
+        return self.counts / self.size
+
+
+def _decide_styles(offered, entry, cost, active, effort, style, draws, rate, worse, best, pending, inflows,
+                   stock, mass, decay, growth, store):
+    """:meth:`ChosenOriginality.decide_all` in one pass: entry (``offered >= entry``), effort
+    ``offered / cost``, this round's effort per style summed in creator order (as ``np.bincount``
+    sums it) and the revisers' new style (``draws < rate`` in a style that pays less than ``best``);
+    with ``store``, also the stock update ``decay X + growth (mass e)`` (the arithmetic of
+    :func:`~abm.simulation.dynamic_market.kernels.stock_update`)."""
+    for i in range(offered.shape[0]):
+        price = offered[i]
+        if price >= entry[i]:
+            e = price / cost[i]
+            active[i] = True
+        else:
+            e = 0.0
+            active[i] = False
+        effort[i] = e
+        s = style[i]
+        inflows[s] += e
+        if draws[i] < rate and worse[s]:
+            pending[i] = best
+        if store:
+            stock[i] = decay * stock[i] + growth * (mass * e)
+
+
+def _merge_pieces(values, group, creator, style, current, weight, thresholds, held, starts, rows):
+    """One pass over every entry price a creator could have, ascending, keeping those of the
+    creators' current styles (``current[creator[m]] == style[m]``).
+
+    Writes each group's kept prices (``thresholds[g, :held[g]]``), the distinct kept prices
+    (``starts``) and each group's total weight at every one of them, ties included
+    (``rows[g, piece]``: the group's running sum of ``weight[g]``, added one creator at a time
+    as ``np.cumsum`` adds, so bit for bit the running sums of the group's weights); returns the
+    number of pieces.
+    """
+    n_groups = weight.shape[0]
+    held[:] = 0
+    total = np.zeros(n_groups)
+    pieces = 0
+    previous = 0.0
+    seen = False
+    for m in range(values.shape[0]):
+        if current[creator[m]] != style[m]:
+            continue
+        value = values[m]
+        if seen and value > previous:
+            starts[pieces] = previous
+            for g in range(n_groups):
+                rows[g, pieces] = total[g]
+            pieces += 1
+        g = group[m]
+        thresholds[g, held[g]] = value
+        held[g] += 1
+        total[g] += weight[g]
+        previous, seen = value, True
+    if seen:
+        starts[pieces] = previous
+        for g in range(n_groups):
+            rows[g, pieces] = total[g]
+        pieces += 1
+    return pieces
+
+
+if numba is not None:
+    _merge_pieces_compiled = numba.njit(cache=True, nogil=True)(_merge_pieces)
+    _decide_styles_compiled = numba.njit(cache=True, nogil=True)(_decide_styles)
+
+
+class StyleUniverse:
+    """Every entry price a creator could have, one per (creator, style of its type's menu), merged once.
+
+    The (type, style) groups of the firm's supply curve are each a subsequence of this merge
+    (the creators currently in that style, in outside-option order), so a round's curve is one
+    filtering pass over it (:meth:`supply`) instead of a merge and a binary search of every
+    piece in every group. The entry prices are :func:`~abm.theory.supply.entry_price` of the
+    creators' own outside options and costs, so the curve is bit for bit the one
+    :meth:`~abm.theory.empirical.EmpiricalSupply.from_sorted` builds from the groups.
+    """
+
+    def __init__(self, rules, population, compiled: bool) -> None:
+        values, group, creator, style, self.sums, weights, self.sizes = [], [], [], [], [], [], []
+        for rule in rules:
+            for j, cost in enumerate(rule.costs):
+                values.append(entry_price(rule.options, cost))
+                group.append(np.full(rule.size, len(self.sums), dtype=np.int8))
+                creator.append(np.arange(rule.start, rule.stop, dtype=np.int64))
+                style.append(np.full(rule.size, j, dtype=population.style.dtype))
+                weights.append(population.type_mass[rule.k] / cost)
+                sums = np.empty(rule.size + 1)  # the running sums from_sorted makes of the group's weights
+                sums[0] = 0.0
+                np.cumsum(np.full(rule.size, weights[-1]), out=sums[1:])
+                self.sums.append(sums)
+                self.sizes.append(rule.size)
+        if len(self.sums) > np.iinfo(np.int8).max:
+            raise ValueError(f"chosen_originality supports at most 127 (type, style) groups, got {len(self.sums)}")
+        self.weights = np.array(weights)
+        self.creators = sum(rule.size for rule in rules)
+        values = np.concatenate(values)
+        order = np.argsort(values, kind="stable")
+        self.values = values[order]
+        self.group, self.creator, self.style = (np.concatenate(a)[order] for a in (group, creator, style))
+        self.compiled = bool(compiled and numba is not None)
+        self._starts = None
+
+    def supply(self, current) -> EmpiricalSupply:
+        """The firm's supply curve when creator ``i`` is in style ``current[i]`` (population index)."""
+        n_groups = len(self.sums)
+        if not self.compiled:
+            return self._supply_numpy(current)
+        if self._starts is None:  # reused: the curve copies the starts
+            self._starts = np.empty(self.creators)
+        thresholds = np.empty((n_groups, max(self.sizes)))
+        rows, held = np.empty((n_groups, self.creators)), np.empty(n_groups, dtype=np.int64)
+        pieces = _merge_pieces_compiled(self.values, self.group, self.creator, self.style, current, self.weights,
+                                        thresholds, held, self._starts, rows)
+        return EmpiricalSupply.from_pieces([thresholds[g, :held[g]] for g in range(n_groups)], {"weight": self.sums},
+                                           self._starts[:pieces], weights=rows[:, :pieces])
+
+    def _supply_numpy(self, current) -> EmpiricalSupply:
+        """:meth:`supply` in numpy: the kept prices, each group's mask and its counts at the pieces."""
+        kept = current[self.creator] == self.style
+        values, group = self.values[kept], self.group[kept]
+        last = np.empty(values.size, dtype=bool)
+        np.greater(values[1:], values[:-1], out=last[:-1])
+        if values.size:
+            last[-1] = True
+        members = [group == g for g in range(len(self.sums))]
+        thresholds = [values[member] for member in members]
+        counts = [np.cumsum(member)[last] for member in members]
+        return EmpiricalSupply.from_pieces(thresholds, {"weight": self.sums}, values[last], counts=counts)
 
 
 class StyleBehaviours(CreatorBehaviours):
@@ -171,6 +344,9 @@ class StyleBehaviours(CreatorBehaviours):
         self.style_stocks = [np.zeros(rule.betas.size) for rule in self.rules]
         self.history: list = []
         self._supply = None  # the firm's supply curve, rebuilt when someone changes style
+        self._universe = StyleUniverse(self.rules, population, model.compiled)  # every entry price a creator could have
+        for rule in self.rules:
+            rule.compiled = bool(model.compiled and numba is not None)
 
     def _per_creator_characteristics(self) -> None:
         """Loadings and costs per creator, following the styles; the initial stocks keep the types' loadings."""
@@ -194,20 +370,22 @@ class StyleBehaviours(CreatorBehaviours):
 
     # --- a round -----------------------------------------------------------------------------
 
+    def step_all(self) -> None:
+        """Every creator's decision and stock update over the arrays; with the compiled loops one
+        pass per type (the same arithmetic as deciding, then updating the stocks)."""
+        if not all(rule.compiled for rule in self.rules):
+            super().step_all()
+            return
+        for rule in self.rules:
+            rule.decide_all(store=True)
+
     def price(self, model) -> float:
         """The myopic firm's exact best response to this round's entry prices: the piece scan of
         :class:`~abm.theory.empirical.EmpiricalSupply` over the (type, style) groups (each in
         outside-option order, hence ascending), with each style's marginal value; the curve is
-        rebuilt only after someone changed style."""
-        population = self.population
+        rebuilt (one pass over :class:`StyleUniverse`) only after someone changed style."""
         if self._supply is None:
-            thresholds, weights = [], []
-            for rule in self.rules:
-                for j in range(rule.betas.size):
-                    members = rule.members(j)
-                    thresholds.append(population.entry_price[members])
-                    weights.append(np.full(members.size, population.type_mass[rule.k] / rule.costs[j]))
-            self._supply = EmpiricalSupply.from_sorted(thresholds, {"weight": weights})
+            self._supply = self._universe.supply(self.population.style)
         margins = np.concatenate([style_margins(model.lam, model.feedback, rule.betas) for rule in self.rules])
         return self._supply.best_price(margins, model.market.value)
 

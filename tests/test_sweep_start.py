@@ -1,0 +1,30 @@
+"""How a sweep's local workers start: fork when nothing but the main thread runs (Linux), else spawn."""
+
+import multiprocessing
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from abm.simulation.sweep import _worker_context
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is used on Linux only")
+def test_workers_fork_when_only_the_main_thread_runs():
+    # In a fresh interpreter: the test process itself may run other threads (left by other tests).
+    code = ("import multiprocessing; from abm.simulation.sweep import _worker_context; "
+            "print(_worker_context(multiprocessing).get_start_method())")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "fork"
+
+
+def test_workers_spawn_while_another_thread_runs():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert _worker_context(multiprocessing).get_start_method() == "spawn"
+    finally:
+        stop.set()
+        thread.join()
