@@ -86,6 +86,17 @@ def _procurement_paper(out: Path, quick: bool) -> list[Path]:
     return [path for name in EXPERIMENTS for path in run_experiment(name, out / "procurement", quick=quick)]
 
 
+def _procurement_population(out: Path, quick: bool) -> list[Path]:
+    """Many creators per domain against one meta creator per domain (``abm procurement population``)."""
+    from abm.jobs import procurement as job
+
+    creators, draws = ((1, 2, 10), 50) if quick else (job.POPULATION_SIZES, 1000)
+    table = job.population_table(creators, draws=draws, seed=0, market_seed=3, domains=3)
+    return job.write_population(table, out / "procurement", {"job": "procurement population", "seed": 0,
+                                                             "market_seed": 3, "draws": draws, "domains": 3,
+                                                             "creators": list(creators)})
+
+
 def _validate(out: Path, quick: bool) -> list[Path]:
     from analysis.validation import run_checks, run_departures, write_report
 
@@ -167,6 +178,7 @@ SPECIFICATIONS = {
     "sweep": _sweep,
     "procurement": _procurement,
     "procurement_paper": _procurement_paper,
+    "procurement_population": _procurement_population,
     "validate": _validate,
     "welfare": _welfare,
     "dashboard": _dashboard,
