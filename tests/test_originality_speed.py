@@ -151,3 +151,30 @@ def test_compiled_round_equals_numpy_round():
     assert len({row["share_rank_and_file_original"] for row in fast_model.behaviour.history}) > 1
     for name in ("stock", "effort", "active", "style", "entry_price"):
         np.testing.assert_array_equal(getattr(fast_model.population, name), getattr(numpy_model.population, name))
+
+
+@pytest.mark.parametrize("n_groups", [1, 2, 3, 4])
+def test_the_few_groups_pass_equals_the_generic_pass_bit_for_bit(n_groups):
+    """``_merge_pieces_few`` (running sums in locals, at most four groups) against the generic
+    ``_merge_pieces``, both pure Python here, on random merged prices with ties."""
+    from abm.simulation.dynamic_market.originality import _merge_pieces, _merge_pieces_few
+
+    rng = np.random.default_rng(n_groups)
+    for size in (0, 1, 7, 200):
+        creators = max(size // 2, 1)
+        values = np.sort(rng.integers(0, 16, size) / 16.0)
+        group = rng.integers(0, n_groups, size)
+        creator = rng.integers(0, creators, size)
+        style = rng.integers(0, 2, size)
+        current = rng.integers(0, 2, creators)
+        weight = rng.uniform(0.1, 3.0, n_groups)
+        outputs = []
+        for merge in (_merge_pieces, _merge_pieces_few):
+            thresholds, held = np.zeros((n_groups, size + 1)), np.zeros(n_groups, dtype=np.int64)
+            starts, rows = np.zeros(size + 1), np.zeros((n_groups, size + 1))
+            pieces = merge(values, group, creator, style, current, weight, thresholds, held, starts, rows)
+            outputs.append((pieces, thresholds, held, starts, rows))
+        (p0, *a0), (p1, *a1) = outputs
+        assert p0 == p1
+        for x, y in zip(a0, a1):
+            np.testing.assert_array_equal(x, y)

@@ -245,8 +245,66 @@ def _merge_pieces(values, group, creator, style, current, weight, thresholds, he
     return pieces
 
 
+def _merge_pieces_few(values, group, creator, style, current, weight, thresholds, held, starts, rows):
+    """:func:`_merge_pieces` for at most four groups, each group's running weight and count held
+    in a local variable rather than an array (the same additions in the same order, so the same
+    bits; the pass's cost is the dependency through memory otherwise)."""
+    n_groups = weight.shape[0]
+    w0 = weight[0]
+    w1 = weight[1] if n_groups > 1 else 0.0
+    w2 = weight[2] if n_groups > 2 else 0.0
+    w3 = weight[3] if n_groups > 3 else 0.0
+    t0 = t1 = t2 = t3 = 0.0
+    h0 = h1 = h2 = h3 = 0
+    pieces = 0
+    previous = 0.0
+    seen = False
+    for m in range(values.shape[0]):
+        if current[creator[m]] != style[m]:
+            continue
+        value = values[m]
+        if seen and value > previous:
+            starts[pieces] = previous
+            rows[0, pieces] = t0
+            if n_groups > 1:
+                rows[1, pieces] = t1
+            if n_groups > 2:
+                rows[2, pieces] = t2
+            if n_groups > 3:
+                rows[3, pieces] = t3
+            pieces += 1
+        g = group[m]
+        if g == 0:
+            thresholds[0, h0] = value
+            h0 += 1
+            t0 += w0
+        elif g == 1:
+            thresholds[1, h1] = value
+            h1 += 1
+            t1 += w1
+        elif g == 2:
+            thresholds[2, h2] = value
+            h2 += 1
+            t2 += w2
+        else:
+            thresholds[3, h3] = value
+            h3 += 1
+            t3 += w3
+        previous, seen = value, True
+    totals, counts = (t0, t1, t2, t3), (h0, h1, h2, h3)
+    if seen:
+        starts[pieces] = previous
+        for g in range(n_groups):
+            rows[g, pieces] = totals[g]
+        pieces += 1
+    for g in range(n_groups):
+        held[g] = counts[g]
+    return pieces
+
+
 if numba is not None:
     _merge_pieces_compiled = numba.njit(cache=True, nogil=True)(_merge_pieces)
+    _merge_pieces_few_compiled = numba.njit(cache=True, nogil=True)(_merge_pieces_few)
     _decide_styles_compiled = numba.njit(cache=True, nogil=True)(_decide_styles)
 
 
@@ -295,7 +353,8 @@ class StyleUniverse:
             self._starts = np.empty(self.creators)
         thresholds = np.empty((n_groups, max(self.sizes)))
         rows, held = np.empty((n_groups, self.creators)), np.empty(n_groups, dtype=np.int64)
-        pieces = _merge_pieces_compiled(self.values, self.group, self.creator, self.style, current, self.weights,
+        merge = _merge_pieces_few_compiled if n_groups <= 4 else _merge_pieces_compiled
+        pieces = merge(self.values, self.group, self.creator, self.style, current, self.weights,
                                         thresholds, held, self._starts, rows)
         return EmpiricalSupply.from_pieces([thresholds[g, :held[g]] for g in range(n_groups)], {"weight": self.sums},
                                            self._starts[:pieces], weights=rows[:, :pieces])
