@@ -514,17 +514,22 @@ def plot_procurement_boxes(per_draw: pd.DataFrame):
     return fig
 
 
-def plot_overproduction(demands: np.ndarray, allocation: np.ndarray):
-    """Heat maps of the optimal x_1 and x_2 over the demands (d_1, d_2)."""
+def plot_overproduction(demands: np.ndarray, allocation: np.ndarray, titles=None, note=None):
+    """Heat maps of the optimal x_1 and x_2 over the demands (d_1, d_2).
+
+    ``titles`` (one per domain) and ``note`` (the caption) default to those of the
+    overproduction market's figure.
+    """
+    titles = titles or [f"Optimal production in domain {k + 1}" for k in range(2)]
     fig, axes = new_axes(2, width=5.0, height=4.2)
     for k, ax in enumerate(axes):
         image = ax.pcolormesh(demands, demands, allocation[:, :, k].T, shading="auto")
-        fig.colorbar(image, ax=ax, label=f"optimal quantity in domain {k + 1}, $x_{k + 1}$")
-        ax.set_xlabel("demand in domain 1, $d_1$")
-        ax.set_ylabel("demand in domain 2, $d_2$")
-        ax.set_title(f"Optimal production in domain {k + 1}")
-    caption(fig, "Optimal allocation of the overproduction market (procurement paper) over the two domains' "
-                 "demands; GenAI transfer lets content made for one domain serve the other.")
+        fig.colorbar(image, ax=ax, label=f"optimal quantity in domain {k + 1}, $x_{k + 1}$ (content units)")
+        ax.set_xlabel("demand in domain 1, $d_1$ (content units)")
+        ax.set_ylabel("demand in domain 2, $d_2$ (content units)")
+        ax.set_title(titles[k])
+    caption(fig, note or ("Optimal allocation of the overproduction market (procurement paper) over the two "
+                          "domains' demands; GenAI transfer lets content made for one domain serve the other."))
     return fig
 
 

@@ -243,20 +243,6 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _plot_maps(demands, x, titles, note):
-    from analysis.plots import caption, new_axes
-
-    fig, axes = new_axes(2, width=5.0, height=4.2)
-    for k, ax in enumerate(axes):
-        image = ax.pcolormesh(demands, demands, x[:, :, k].T, shading="auto")
-        fig.colorbar(image, ax=ax, label=f"optimal quantity in domain {k + 1}, $x_{k + 1}$ (content units)")
-        ax.set_xlabel("demand in domain 1, $d_1$ (content units)")
-        ax.set_ylabel("demand in domain 2, $d_2$ (content units)")
-        ax.set_title(titles[k])
-    caption(fig, note)
-    return fig
-
-
 def _plot_volatility(table):
     from analysis.plots import caption, new_axes
 
@@ -352,6 +338,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, pro
     """Run one experiment of :data:`EXPERIMENTS`, print a summary and write CSV, JSON and PNG."""
     if name not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {list(EXPERIMENTS)}, got {name!r}")
+    from analysis.plots import plot_overproduction
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if name == "figure2":
@@ -361,9 +349,9 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, pro
             tables.append(pd.DataFrame([(panel, *cost, a, b, *x[i, j]) for i, a in enumerate(demands)
                                         for j, b in enumerate(demands)],
                                        columns=["panel", "c1", "c2", "d1", "d2", "x1", "x2"]))
-            fig = _plot_maps(demands, x, (f"Optimal $x_1$, costs c = {cost}", f"Optimal $x_2$, costs c = {cost}"),
-                             f"Fig. 2 ({panel}): mu, gamma ~ U[0, 1], rho ~ U[1, 2] (seed {seed}); "
-                             f"flat regions are overproduction.")
+            fig = plot_overproduction(demands, x, (f"Optimal $x_1$, costs c = {cost}", f"Optimal $x_2$, costs c = {cost}"),
+                                      f"Fig. 2 ({panel}): mu, gamma ~ U[0, 1], rho ~ U[1, 2] (seed {seed}); "
+                                      f"flat regions are overproduction.")
             paths.append(_save(fig, out / f"figure2{panel}.png"))
         table = pd.concat(tables, ignore_index=True)
         table.to_csv(out / "figure2.csv", index=False)
@@ -376,8 +364,9 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, pro
                              columns=["d1", "d2", "x1", "x2"])
         low = table[table.d2 <= 5]
         print(f"Fig. 3(d): for d_2 <= 5, x_2 ranges {low.x2.min():.4f}..{low.x2.max():.4f}")
-        fig = _plot_maps(demands, x, ("(c) optimal $x_1$ when $\\gamma_{12} = 1$", "(d) optimal $x_2$ when $\\gamma_{12} = 1$"),
-                         "Fig. 3(c, d): c = (0.5, 0.5), rho = 4, every mu = 0.5, gamma_12 = 1, other gamma = 0.")
+        fig = plot_overproduction(demands, x, ("(c) optimal $x_1$ when $\\gamma_{12} = 1$",
+                                               "(d) optimal $x_2$ when $\\gamma_{12} = 1$"),
+                                  "Fig. 3(c, d): c = (0.5, 0.5), rho = 4, every mu = 0.5, gamma_12 = 1, other gamma = 0.")
         return _write(table, out, "figure3cd", {"job": "procurement figure3"}, fig)
     if name == "volatility":
         table = volatility_table(100, seed)
