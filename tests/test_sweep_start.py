@@ -28,3 +28,27 @@ def test_workers_spawn_while_another_thread_runs():
     finally:
         stop.set()
         thread.join()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is used on Linux only")
+def test_a_forked_worker_does_not_keep_the_sweep_folder_locked(tmp_path):
+    import fcntl
+
+    from abm.simulation.sweep import _Lock
+
+    ready, release = multiprocessing.get_context("fork").Event(), multiprocessing.get_context("fork").Event()
+    child = multiprocessing.get_context("fork").Process(target=_wait_for, args=(ready, release))
+    with _Lock(tmp_path):
+        child.start()
+        assert ready.wait(10)
+    try:  # the sweep released its lock while its forked child lives on: another sweep may take it
+        with open(tmp_path / ".lock", "a+") as other:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        release.set()
+        child.join(10)
+
+
+def _wait_for(ready, release):
+    ready.set()
+    release.wait(10)

@@ -760,6 +760,23 @@ def _say(message: str) -> None:
     print(f"sweep: {message}", file=sys.stderr, flush=True)
 
 
+#: Lock files this process holds open (:class:`_Lock`).
+_HELD_LOCKS: set = set()
+
+
+def _close_held_locks() -> None:
+    """In a forked child: close the inherited lock files, so that the lock stays with the sweep
+    process alone (a ``flock`` lasts while any descriptor of its open file is open: a forked
+    worker outliving a killed sweep would otherwise keep the folder locked)."""
+    for handle in list(_HELD_LOCKS):
+        handle.close()
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_locks)
+
+
 class _Lock:
     """``fcntl.flock`` on ``out/.lock``: one sweep at a time writes into a folder."""
 
@@ -785,10 +802,12 @@ class _Lock:
         self.handle.truncate()
         self.handle.write(str(os.getpid()))
         self.handle.flush()
+        _HELD_LOCKS.add(self.handle)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.handle is not None:
+            _HELD_LOCKS.discard(self.handle)
             self.handle.close()  # closing releases the lock
 
 
