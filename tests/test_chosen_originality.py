@@ -146,11 +146,14 @@ def test_the_survival_ratio_at_the_start_of_the_shipped_market():
 # --- the agents -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("regime", ["strict_ip", "intermediary"])
 @pytest.mark.parametrize("rules", [BOTH, RANK_AND_FILE], ids=["both types choose", "rank-and-file choose"])
-def test_agent_by_agent_and_array_paths_give_identical_trajectories(rules, regime):
-    models = [DataMarketModel(agents=80, horizon=4.0, dt=0.1, rng=7, stepping=s, regime=regime, **rules)
-              for s in ("array", "agents")]
+def test_agent_by_agent_and_array_paths_give_identical_trajectories(rules, regime, compiled):
+    """Bit for bit, with and without the compiled loops (each path sums the round its own way:
+    numpy over the arrays, or in creator order in the decision pass and over what the agents wrote)."""
+    models = [DataMarketModel(agents=80, horizon=4.0, dt=0.1, rng=7, stepping=s, regime=regime, compiled=compiled,
+                              **rules) for s in ("array", "agents")]
     runs = [model.run() for model in models]
     pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
     pd.testing.assert_frame_equal(style_history(models[0]), style_history(models[1]), check_exact=True)

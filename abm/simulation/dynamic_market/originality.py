@@ -24,11 +24,12 @@ Where the state lives.
   docking test compares. A type's initial stock keeps the type's own loading from the
   scenario (``beta``); content from the first round on carries the style's.
 
-The firm's supply curve over the (type, style) groups is rebuilt after a round in which someone
-switched: :class:`StyleUniverse` merges every entry price a creator could have once, at build,
-and a rebuild keeps the current styles' prices in one pass (bit for bit the curve built from
-the groups). With the compiled loops each type's decisions, revisions, per-style inflows and
-stock update are one pass.
+The firm's price against the (type, style) groups never rebuilds their supply curve:
+:class:`StyleUniverse` merges every entry price a creator could have once, at build, cuts the
+merge into blocks, keeps each group's count of current members per block as creators switch
+(a round costs the movers, not the population) and finds the curve's best price, bit for bit,
+by branch and bound over the blocks. With the compiled loops each type's decisions, revisions,
+per-style inflows, stock update and the round's sums are one pass (:func:`_decide_styles`).
 
 A type that best-responds beside a choosing type is run as a one-style menu (its own loading
 and cost); other rules cannot run beside ``chosen_originality``.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from abm.simulation.dynamic_market import kernels
 from abm.simulation.dynamic_market.behaviours import BEHAVIOURS, CreatorBehaviours, EntryRule
 from abm.theory.empirical import EmpiricalSupply
 from abm.theory.fluid import PricingContext
@@ -46,10 +48,14 @@ from abm.theory.supply import entry_price
 
 __all__ = ["ChosenOriginality", "StyleBehaviours", "style_history"]
 
-try:  # the optional compiled merge (abm[fast])
+try:  # the optional compiled loops (abm[fast])
     import numba
+    from numba.extending import register_jitable as _callable_from_compiled
 except ImportError:  # pragma: no cover - numba is optional
     numba = None
+
+    def _callable_from_compiled(function):
+        return function
 
 TYPE_NAMES = ("innovators", "rank_and_file")
 #: Regimes whose unit price for a creator is a function of its marginal value alone (or the firm's
@@ -83,6 +89,9 @@ class ChosenOriginality(EntryRule):
         self.counts = np.bincount(self.style, minlength=self.betas.size)  # creators per style
         self.compiled = False  # decide over the arrays in one compiled pass (set by StyleBehaviours)
         self._inflows = None  # this round's effort per style, when the compiled pass summed it
+        self.sums = None  # this round's sums over the type (kernels.creator_sums order), when the compiled pass made them
+        self._movers = np.empty(self.size, dtype=np.int64)
+        self._moving = None  # how many creators the compiled pass saw revise (their positions in _movers)
         self.draws = np.ones(self.size)
         self.best, self.payoffs = 0, np.zeros(self.betas.size)
 
@@ -113,9 +122,9 @@ class ChosenOriginality(EntryRule):
         self.best = int(np.argmax(self.payoffs))
 
     def prepare(self, rng) -> None:
-        self._inflows = None
+        self._inflows = self.sums = self._moving = None
         if self.draws_numbers:
-            self.draws = rng.random(self.size)
+            rng.random(out=self.draws)  # the numbers rng.random(size) would draw, into the array kept
 
     def enters(self, offered, index):
         return np.greater_equal(offered, self.population.entry_price[index])
@@ -131,20 +140,22 @@ class ChosenOriginality(EntryRule):
 
     def decide_all(self, store: bool = False) -> None:
         """Every creator's entry, effort and revision over the arrays; with ``store`` (compiled
-        only) also its stock update, in the same pass."""
+        only) also its stock update, the per-style inflows, the movers and the type's sums of the
+        round, in the same pass."""
         population, segment = self.population, slice(self.start, self.stop)
         worse = self.payoffs[self.best] > self.payoffs  # the styles whose creators would move
         revising = self.rate > 0.0 and bool(np.any(worse & (self.counts > 0)))
-        if self.compiled:  # the same decisions, and the per-style sums of style_inflows, in one pass
-            self._inflows = np.zeros(self.betas.size)
-            _decide_styles_compiled(population.offered[segment], population.entry_price[segment],
-                                    population.cost[segment], population.active[segment], population.effort[segment],
-                                    self.style, self.draws, self.rate if revising else 0.0, worse, self.best,
-                                    self.pending, self._inflows, population.stock[segment],
-                                    float(population.type_mass[self.k]), population.decay, population.growth, store)
+        if store:  # the same decisions, the per-style sums of style_inflows and the round's sums, in one pass
+            if not self.compiled:
+                raise ValueError("decide_all(store=True) needs the compiled loops")
+            self._inflows, self.sums = np.zeros(self.betas.size), np.empty(7)
+            self._moving = _decide_styles_compiled(
+                population.offered[segment], population.entry_price[segment], population.cost[segment],
+                population.beta[segment], population.outside_option[segment], population.active[segment],
+                population.effort[segment], self.style, self.draws, self.rate if revising else 0.0, worse,
+                self.best, self.pending, self._inflows, self._movers, self.sums, population.stock[segment],
+                float(population.type_mass[self.k]), population.decay, population.growth)
             return
-        if store:
-            raise ValueError("decide_all(store=True) needs the compiled loops")
         offered = population.offered[segment]
         active = self.enters(offered, segment)
         population.active[segment] = active
@@ -159,21 +170,29 @@ class ChosenOriginality(EntryRule):
         if self._inflows is not None:
             return self.population.type_mass[self.k] * self._inflows
         effort = self.population.effort[self.start:self.stop]
+        if self.betas.size == 1 and not self.compiled:  # numpy's sum, not bincount's (in creator order, as compiled)
+            return np.array([self.population.type_mass[self.k] * effort.sum()])
         return self.population.type_mass[self.k] * np.bincount(self.style, weights=effort,
                                                                minlength=self.betas.size)
 
-    def switch(self) -> bool:
-        """Adopt the styles chosen this round (content from the next round on carries them);
-        whether anyone changed style. Only the movers' characteristics are rewritten."""
-        movers = np.flatnonzero(self.pending != self.style)
-        if movers.size == 0:
-            return False
-        size = self.betas.size
-        self.counts -= np.bincount(self.style[movers], minlength=size)
-        self.counts += np.bincount(self.pending[movers], minlength=size)
-        self.style[movers] = self.pending[movers]
-        self.write_characteristics(movers)
-        return True
+    def switch(self) -> tuple:
+        """Adopt the styles chosen this round (content from the next round on carries them).
+
+        Returns the movers (positions within the type, ascending) and the styles they left; only
+        their characteristics are rewritten.
+        """
+        if self._moving is not None:  # the compiled pass listed them
+            movers = self._movers[:self._moving]
+        else:
+            movers = np.flatnonzero(self.pending != self.style)
+        left = self.style[movers]
+        if movers.size:
+            size = self.betas.size
+            self.counts -= np.bincount(left, minlength=size)
+            self.counts += np.bincount(self.pending[movers], minlength=size)
+            self.style[movers] = self.pending[movers]
+            self.write_characteristics(movers)
+        return movers, left
 
     def state(self, index: int) -> dict:
         """``style``: the name of the creator's current style (its loading and cost follow it)."""
@@ -183,18 +202,30 @@ class ChosenOriginality(EntryRule):
         return self.counts / self.size
 
 
-def _decide_styles(offered, entry, cost, active, effort, style, draws, rate, worse, best, pending, inflows,
-                   stock, mass, decay, growth, store):
-    """:meth:`ChosenOriginality.decide_all` in one pass: entry (``offered >= entry``), effort
-    ``offered / cost``, this round's effort per style summed in creator order (as ``np.bincount``
-    sums it) and the revisers' new style (``draws < rate`` in a style that pays less than ``best``);
-    with ``store``, also the stock update ``decay X + growth (mass e)`` (the arithmetic of
-    :func:`~abm.simulation.dynamic_market.kernels.stock_update`)."""
+def _decide_styles(offered, entry, cost, beta, outside, active, effort, style, draws, rate, worse, best, pending,
+                   inflows, movers, sums, stock, mass, decay, growth):
+    """:meth:`ChosenOriginality.decide_all` over one type in one pass; returns how many creators revise.
+
+    Entry (``offered >= entry``), effort ``offered / cost``, the stock update
+    ``decay X + growth (mass e)`` (the arithmetic of
+    :func:`~abm.simulation.dynamic_market.kernels.stock_update`), this round's effort per style
+    summed in creator order (as ``np.bincount`` sums it), the revisers' new style (``draws < rate``
+    in a style that pays less than ``best``; their positions in ``movers``, ascending) and the
+    type's round sums in ``sums``: delivered, active count, payments, twice the effort cost,
+    outside options given up, and the first two loading moments of the content, added in creator
+    order with the arithmetic of :func:`~abm.simulation.dynamic_market.kernels.creator_sums`
+    (which the agent-by-agent path uses, so both paths get the same bits).
+    """
+    delivered = count = payments = costs = given_up = first = second = 0.0
+    moving = 0
     for i in range(offered.shape[0]):
         price = offered[i]
+        c = cost[i]
         if price >= entry[i]:
-            e = price / cost[i]
+            e = price / c
             active[i] = True
+            count += 1.0
+            given_up += outside[i]
         else:
             e = 0.0
             active[i] = False
@@ -203,164 +234,206 @@ def _decide_styles(offered, entry, cost, active, effort, style, draws, rate, wor
         inflows[s] += e
         if draws[i] < rate and worse[s]:
             pending[i] = best
-        if store:
-            stock[i] = decay * stock[i] + growth * (mass * e)
+            movers[moving] = i
+            moving += 1
+        d = mass * e
+        stock[i] = decay * stock[i] + growth * d
+        delivered += d
+        payments += price * d
+        costs += c * e * d
+        weighted = d * beta[i]
+        first += weighted
+        second += weighted * beta[i]
+    sums[0], sums[1], sums[2], sums[3] = delivered, count, payments, costs
+    sums[4], sums[5], sums[6] = given_up, first, second
+    return moving
 
 
-def _merge_pieces(values, group, creator, style, current, weight, thresholds, held, starts, rows):
-    """One pass over every entry price a creator could have, ascending, keeping those of the
-    creators' current styles (``current[creator[m]] == style[m]``).
+#: Universe entries per block of :class:`StyleUniverse`'s price search (a block may run a little
+#: longer so that equal entry prices never straddle two blocks).
+STYLE_BLOCK = 1024
+#: Relative margin by which a block's bound must fall short of the best profit to be dropped
+#: (as :data:`abm.theory.empirical.PRUNE_MARGIN`: far above the rounding of bound and profits).
+STYLE_PRUNE_MARGIN = 1e-12
 
-    Writes each group's kept prices (``thresholds[g, :held[g]]``), the distinct kept prices
-    (``starts``) and each group's total weight at every one of them, ties included
-    (``rows[g, piece]``: the group's running sum of ``weight[g]``, added one creator at a time
-    as ``np.cumsum`` adds, so bit for bit the running sums of the group's weights); returns the
-    number of pieces.
+
+@_callable_from_compiled
+def _piece_profit(sums, counts, coefficients, scale, low, high):
+    """The clipped vertex and profit of the piece of prices ``[low, high)`` on which ``counts[g]``
+    creators of each group are active: the arithmetic of
+    :func:`~abm.simulation.dynamic_market.kernels.best_piece`, so bit for bit the curve's."""
+    n_groups = counts.shape[0]
+    valuable = coefficients[0] * sums[0, counts[0]]
+    for g in range(1, n_groups):
+        valuable += coefficients[g] * sums[g, counts[g]]
+    if scale != 1.0:
+        valuable *= scale
+    if n_groups == 1:
+        total = sums[0, counts[0]]
+    else:
+        total = sums[0, counts[0]] + sums[1, counts[1]]
+        for g in range(2, n_groups):
+            total += sums[g, counts[g]]
+    candidate = valuable / (2.0 * total)
+    top = np.nextafter(high, 0.0)
+    if candidate < low:
+        candidate = low
+    if candidate > top:
+        candidate = top
+    return candidate, candidate * (valuable - candidate * total)
+
+
+@_callable_from_compiled
+def _first_held_after(values, creator, style, current, starts, following):
+    """The lowest held entry price from block ``following`` on (``inf`` if none: ``following`` is
+    the first block after the one asking that holds anyone, or the number of blocks)."""
+    if following >= starts.shape[0] - 1:
+        return np.inf
+    for m in range(starts[following], starts[following + 1]):
+        if current[creator[m]] == style[m]:
+            return values[m]
+    return np.inf  # not reached: the block holds someone
+
+
+@_callable_from_compiled
+def _block_pieces(values, group, creator, style, current, starts, ends, sums, coefficients, scale, block,
+                  following, counts, best_price, best_profit):
+    """Every piece of the curve that starts in block ``block`` (at a held entry price in it; the last
+    one ends at the first held price from block ``following`` on) evaluated exactly; returns the
+    better of ``(best_price, best_profit)`` and the block's best (equal profits: the lower price)."""
+    for g in range(ends.shape[0]):
+        counts[g] = ends[g, block - 1] if block > 0 else 0
+    start, open_piece = 0.0, False
+    for m in range(starts[block], starts[block + 1]):
+        if current[creator[m]] != style[m]:
+            continue
+        value = values[m]
+        if open_piece and value > start:
+            price, profit = _piece_profit(sums, counts, coefficients, scale, start, value)
+            if profit > best_profit or (profit == best_profit and profit > 0.0 and price < best_price):
+                best_price, best_profit = price, profit
+        start, open_piece = value, True
+        counts[group[m]] += 1
+    if open_piece:
+        end = _first_held_after(values, creator, style, current, starts, following)
+        price, profit = _piece_profit(sums, counts, coefficients, scale, start, end)
+        if profit > best_profit or (profit == best_profit and profit > 0.0 and price < best_price):
+            best_price, best_profit = price, profit
+    return best_price, best_profit
+
+
+def _style_best_price(values, group, creator, style, current, starts, ends, sums, coefficients, scale, monotone):
+    """The myopic price against the (type, style) groups' current entry prices, 0 when no price
+    earns a positive profit rate: branch and bound over the blocks of :class:`StyleUniverse`.
+
+    Each piece of the curve belongs to the block holding its first price. For the pieces of block
+    ``b`` the active set holds at least the held entries of the blocks before ``b`` and at most
+    those up to ``b``'s end, and their prices lie between ``b``'s first entry price and the last
+    entry price of the next block that holds anyone; so ``p (A_end - p B_start)`` maximised over
+    that range bounds their profits. The most promising block is scanned first; every other
+    block whose bound reaches the best profit so far (less a relative rounding margin) is scanned.
     """
-    n_groups = weight.shape[0]
-    held[:] = 0
-    total = np.zeros(n_groups)
-    pieces = 0
-    previous = 0.0
-    seen = False
-    for m in range(values.shape[0]):
-        if current[creator[m]] != style[m]:
-            continue
-        value = values[m]
-        if seen and value > previous:
-            starts[pieces] = previous
-            for g in range(n_groups):
-                rows[g, pieces] = total[g]
-            pieces += 1
-        g = group[m]
-        thresholds[g, held[g]] = value
-        held[g] += 1
-        total[g] += weight[g]
-        previous, seen = value, True
-    if seen:
-        starts[pieces] = previous
+    n_groups, n_blocks = ends.shape[0], ends.shape[1]
+    bounds, slack, following = np.zeros(n_blocks), np.zeros(n_blocks), np.empty(n_blocks, dtype=np.int64)
+    after = n_blocks  # the first block after b that holds anyone
+    for b in range(n_blocks - 1, -1, -1):
+        following[b] = after
+        held, valuable, total = 0, coefficients[0] * sums[0, ends[0, b]], 0.0
         for g in range(n_groups):
-            rows[g, pieces] = total[g]
-        pieces += 1
-    return pieces
-
-
-def _merge_pieces_few(values, group, creator, style, current, weight, thresholds, held, starts, rows):
-    """:func:`_merge_pieces` for at most four groups, each group's running weight and count held
-    in a local variable rather than an array (the same additions in the same order, so the same
-    bits; the pass's cost is the dependency through memory otherwise)."""
-    n_groups = weight.shape[0]
-    w0 = weight[0]
-    w1 = weight[1] if n_groups > 1 else 0.0
-    w2 = weight[2] if n_groups > 2 else 0.0
-    w3 = weight[3] if n_groups > 3 else 0.0
-    t0 = t1 = t2 = t3 = 0.0
-    h0 = h1 = h2 = h3 = 0
-    pieces = 0
-    previous = 0.0
-    seen = False
-    for m in range(values.shape[0]):
-        if current[creator[m]] != style[m]:
+            below = ends[g, b - 1] if b > 0 else 0
+            held += ends[g, b] - below
+            total += sums[g, below]
+            if g > 0:
+                valuable += coefficients[g] * sums[g, ends[g, b]]
+        valuable *= scale
+        if held == 0:
+            continue  # no piece starts here: bound 0
+        if not monotone or total <= 0.0:
+            bounds[b] = np.inf
+        elif valuable > 0.0:
+            low = values[starts[b]]
+            high = values[starts[after + 1] - 1] if after < n_blocks else np.inf
+            price = min(max(valuable / (2.0 * total), low), high)
+            bounds[b] = price * (valuable - price * total)
+            slack[b] = price * (valuable + price * total)
+        after = b
+    counts = np.zeros(n_groups, dtype=np.int64)
+    best_price, best_profit = 0.0, 0.0
+    top = int(np.argmax(bounds))
+    if bounds[top] > 0.0:  # the most promising block first: its profit is the floor to beat
+        best_price, best_profit = _block_pieces(values, group, creator, style, current, starts, ends, sums,
+                                                coefficients, scale, top, following[top], counts, best_price,
+                                                best_profit)
+    for b in range(n_blocks):
+        if b == top or bounds[b] <= 0.0:
             continue
-        value = values[m]
-        if seen and value > previous:
-            starts[pieces] = previous
-            rows[0, pieces] = t0
-            if n_groups > 1:
-                rows[1, pieces] = t1
-            if n_groups > 2:
-                rows[2, pieces] = t2
-            if n_groups > 3:
-                rows[3, pieces] = t3
-            pieces += 1
-        g = group[m]
-        if g == 0:
-            thresholds[0, h0] = value
-            h0 += 1
-            t0 += w0
-        elif g == 1:
-            thresholds[1, h1] = value
-            h1 += 1
-            t1 += w1
-        elif g == 2:
-            thresholds[2, h2] = value
-            h2 += 1
-            t2 += w2
-        else:
-            thresholds[3, h3] = value
-            h3 += 1
-            t3 += w3
-        previous, seen = value, True
-    totals, counts = (t0, t1, t2, t3), (h0, h1, h2, h3)
-    if seen:
-        starts[pieces] = previous
-        for g in range(n_groups):
-            rows[g, pieces] = totals[g]
-        pieces += 1
-    for g in range(n_groups):
-        held[g] = counts[g]
-    return pieces
+        if bounds[b] < best_profit - STYLE_PRUNE_MARGIN * (slack[b] + best_profit):
+            continue
+        best_price, best_profit = _block_pieces(values, group, creator, style, current, starts, ends, sums,
+                                                coefficients, scale, b, following[b], counts, best_price,
+                                                best_profit)
+    return best_price
 
 
 if numba is not None:
-    _merge_pieces_compiled = numba.njit(cache=True, nogil=True)(_merge_pieces)
-    _merge_pieces_few_compiled = numba.njit(cache=True, nogil=True)(_merge_pieces_few)
     _decide_styles_compiled = numba.njit(cache=True, nogil=True)(_decide_styles)
+    _style_best_price_compiled = numba.njit(cache=True, nogil=True)(_style_best_price)
 
 
 class StyleUniverse:
     """Every entry price a creator could have, one per (creator, style of its type's menu), merged once.
 
-    The (type, style) groups of the firm's supply curve are each a subsequence of this merge
-    (the creators currently in that style, in outside-option order), so a round's curve is one
-    filtering pass over it (:meth:`supply`) instead of a merge and a binary search of every
-    piece in every group. The entry prices are :func:`~abm.theory.supply.entry_price` of the
-    creators' own outside options and costs, so the curve is bit for bit the one
-    :meth:`~abm.theory.empirical.EmpiricalSupply.from_sorted` builds from the groups.
+    The (type, style) groups of the firm's supply curve are each a subsequence of this merge (the
+    creators currently in that style, in outside-option order).
+
+    * :meth:`supply` filters the merge into the curve :class:`~abm.theory.empirical.EmpiricalSupply`
+      (bit for bit the one :meth:`~abm.theory.empirical.EmpiricalSupply.from_sorted` builds from the
+      groups) in one pass: the reference the tests price against.
+    * :meth:`best_price`, what the model uses, never builds the curve. The merge is cut into blocks
+      of about :data:`STYLE_BLOCK` entries (equal prices never straddle two), and each group's count
+      of current members up to the end of every block is kept (``ends``) and moved when creators
+      switch (:meth:`move`: the movers' blocks, then a running sum over blocks). Each piece of the
+      curve belongs to the block holding its first price; for the pieces of block ``b`` the
+      active set's value is at most ``A_end`` (all held entries up to ``b``'s end) and its weight
+      at least ``B_start`` (those before ``b``), so their profit is at most ``p (A_end - p B_start)``
+      over their price range: branch and bound over the blocks, the survivors scanned entry by
+      entry with the arithmetic of the piece scan, so the price is the curve's, bit for bit
+      (``tests/test_originality_speed.py``: random universes with ties, and model runs).
+
+    The entry prices are :func:`~abm.theory.supply.entry_price` of the creators' own outside
+    options and costs; ``sums[g][c]`` is group ``g``'s weight over its ``c`` cheapest members, a
+    running sum as :meth:`~abm.theory.empirical.EmpiricalSupply.from_sorted` makes it.
     """
 
-    def __init__(self, rules, population, compiled: bool) -> None:
-        values, group, creator, style, self.sums, weights, self.sizes = [], [], [], [], [], [], []
+    def __init__(self, rules, population, compiled: bool, block: int = STYLE_BLOCK) -> None:
+        values, group, creator, style, self.sums, self.sizes = [], [], [], [], [], []
+        self.first_group = []  # each rule's first group
         for rule in rules:
+            self.first_group.append(len(self.sums))
             for j, cost in enumerate(rule.costs):
                 values.append(entry_price(rule.options, cost))
                 group.append(np.full(rule.size, len(self.sums), dtype=np.int8))
                 creator.append(np.arange(rule.start, rule.stop, dtype=np.int64))
                 style.append(np.full(rule.size, j, dtype=population.style.dtype))
-                weights.append(population.type_mass[rule.k] / cost)
                 sums = np.empty(rule.size + 1)  # the running sums from_sorted makes of the group's weights
                 sums[0] = 0.0
-                np.cumsum(np.full(rule.size, weights[-1]), out=sums[1:])
+                np.cumsum(np.full(rule.size, population.type_mass[rule.k] / cost), out=sums[1:])
                 self.sums.append(sums)
                 self.sizes.append(rule.size)
         if len(self.sums) > np.iinfo(np.int8).max:
             raise ValueError(f"chosen_originality supports at most 127 (type, style) groups, got {len(self.sums)}")
-        self.weights = np.array(weights)
-        self.creators = sum(rule.size for rule in rules)
         values = np.concatenate(values)
         order = np.argsort(values, kind="stable")
         self.values = values[order]
         self.group, self.creator, self.style = (np.concatenate(a)[order] for a in (group, creator, style))
         self.compiled = bool(compiled and numba is not None)
-        self._starts = None
+        self.block = int(block)
+        self._build_search(order, population.style)
+
+    # --- the curve (the reference) -----------------------------------------------------------
 
     def supply(self, current) -> EmpiricalSupply:
         """The firm's supply curve when creator ``i`` is in style ``current[i]`` (population index)."""
-        n_groups = len(self.sums)
-        if not self.compiled:
-            return self._supply_numpy(current)
-        if self._starts is None:  # reused: the curve copies the starts
-            self._starts = np.empty(self.creators)
-        thresholds = np.empty((n_groups, max(self.sizes)))
-        rows, held = np.empty((n_groups, self.creators)), np.empty(n_groups, dtype=np.int64)
-        merge = _merge_pieces_few_compiled if n_groups <= 4 else _merge_pieces_compiled
-        pieces = merge(self.values, self.group, self.creator, self.style, current, self.weights,
-                                        thresholds, held, self._starts, rows)
-        return EmpiricalSupply.from_pieces([thresholds[g, :held[g]] for g in range(n_groups)], {"weight": self.sums},
-                                           self._starts[:pieces], weights=rows[:, :pieces])
-
-    def _supply_numpy(self, current) -> EmpiricalSupply:
-        """:meth:`supply` in numpy: the kept prices, each group's mask and its counts at the pieces."""
         kept = current[self.creator] == self.style
         values, group = self.values[kept], self.group[kept]
         last = np.empty(values.size, dtype=bool)
@@ -371,6 +444,169 @@ class StyleUniverse:
         thresholds = [values[member] for member in members]
         counts = [np.cumsum(member)[last] for member in members]
         return EmpiricalSupply.from_pieces(thresholds, {"weight": self.sums}, values[last], counts=counts)
+
+    # --- the price without the curve -----------------------------------------------------------
+
+    def _build_search(self, order: np.ndarray, current) -> None:
+        """Where each (group, member) sits in the merge, the running sums as one array, and ``ends``."""
+        self.position = np.empty(order.size, dtype=np.int64)  # group g's member i: position[offset[g] + i]
+        self.position[order] = np.arange(order.size)
+        self.offset = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self._sums = np.zeros((len(self.sums), max(self.sizes) + 1))
+        for g, sums in enumerate(self.sums):
+            self._sums[g, :sums.size] = sums
+        self.starts = self._block_starts()
+        self.n_blocks = self.starts.size - 1
+        self.ends = self.block_counts(current)
+
+    def _block_starts(self) -> np.ndarray:
+        """Where each block starts in the merge (and, last, its length): every ``block`` entries, moved
+        on to the next rise in price so that equal prices share a block."""
+        values = self.values
+        rises = np.flatnonzero(values[1:] > values[:-1]) + 1  # the positions that may start a block
+        starts, position = [0], 0
+        while True:
+            index = int(rises.searchsorted(position + self.block))
+            if index == rises.size:
+                break
+            position = int(rises[index])
+            starts.append(position)
+        starts.append(values.size)
+        return np.array(starts, dtype=np.int64)
+
+    def _block_of(self, positions) -> np.ndarray:
+        """The block holding each merge position."""
+        return self.starts.searchsorted(positions, side="right") - 1
+
+    def block_counts(self, current) -> np.ndarray:
+        """Each group's count of members in their current style up to the end of every block,
+        counted afresh (``(groups, blocks)``; :meth:`move` keeps it without a recount)."""
+        held = np.flatnonzero(current[self.creator] == self.style)
+        cells = self.group[held].astype(np.int64) * self.n_blocks + self._block_of(held)
+        counts = np.bincount(cells, minlength=len(self.sums) * self.n_blocks).reshape(len(self.sums), self.n_blocks)
+        return np.cumsum(counts, axis=1)
+
+    def move(self, rule_index: int, movers: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        """Creators ``movers`` (positions within rule ``rule_index``'s type) left styles ``old`` for ``new``."""
+        if movers.size == 0:
+            return
+        first = self.first_group[rule_index]
+        n_cells = len(self.sums) * self.n_blocks
+        change = np.zeros(n_cells, dtype=np.int64)
+        for styles, sign in ((old, -1), (new, 1)):
+            groups = first + styles
+            blocks = self._block_of(self.position[self.offset[groups] + movers])
+            change += sign * np.bincount(groups * self.n_blocks + blocks, minlength=n_cells)
+        self.ends += np.cumsum(change.reshape(len(self.sums), self.n_blocks), axis=1)
+
+    def best_price(self, current, margins, value: float) -> float:
+        """The myopic price against the groups' current entry prices (group ``g``'s marginal value
+        ``margins[g]``): the exact best response, bit for bit ``supply(current).best_price(margins, value)``.
+
+        Compiled: :func:`_style_best_price`. Numpy: the same bounds over all blocks at once, the
+        most promising block scanned for a floor, then every block whose bound reaches it scanned
+        together (:meth:`_scan_blocks`).
+        """
+        margins = np.ascontiguousarray(margins, dtype=float)
+        monotone = bool(np.all(margins >= 0.0))
+        if self.compiled:
+            return float(_style_best_price_compiled(self.values, self.group, self.creator, self.style, current,
+                                                    self.starts, self.ends, self._sums, margins, float(value),
+                                                    monotone))
+        bounds, slack, following = self._block_bounds(margins, float(value), monotone)
+        top = int(np.argmax(bounds))
+        if bounds[top] <= 0.0:
+            return 0.0
+        _, floor = self._scan_blocks(np.array([top]), following, current, margins, float(value))
+        survivors = (bounds > 0.0) & (bounds >= floor - STYLE_PRUNE_MARGIN * (slack + floor))
+        survivors[top] = True
+        price, _ = self._scan_blocks(np.flatnonzero(survivors), following, current, margins, float(value))
+        return price
+
+    def _block_bounds(self, margins, value: float, monotone: bool) -> tuple:
+        """Every block's bound on the profit of the pieces starting in it, the rounding scale of
+        the bound, and the first later block that holds anyone (as :func:`_style_best_price`)."""
+        ends, n_blocks = self.ends, self.n_blocks
+        below = np.zeros_like(ends)
+        below[:, 1:] = ends[:, :-1]
+        rows = np.arange(ends.shape[0])[:, None]
+        at_end, at_start = self._sums[rows, ends], self._sums[rows, below]
+        valuable = margins @ at_end * value
+        total = at_start.sum(axis=0)
+        nonempty = np.flatnonzero((ends - below).sum(axis=0) > 0)
+        later = nonempty.searchsorted(np.arange(n_blocks), side="right")
+        following = np.append(nonempty, n_blocks)[later]
+        high = np.full(n_blocks, np.inf)
+        known = following < n_blocks
+        high[known] = self.values[self.starts[following[known] + 1] - 1]
+        bounds, slack = np.zeros(n_blocks), np.zeros(n_blocks)
+        if not monotone:
+            bounds[:] = np.inf
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                price = np.clip(valuable / (2.0 * total), self.values[self.starts[:-1]], high)
+                bounds = np.where(valuable > 0.0, price * (valuable - price * total), 0.0)
+                slack = np.where(valuable > 0.0, price * (valuable + price * total), 0.0)
+            bounds[total <= 0.0] = np.inf
+        empty = np.ones(n_blocks, dtype=bool)
+        empty[nonempty] = False
+        bounds[empty] = 0.0
+        return bounds, np.nan_to_num(slack, posinf=0.0), following
+
+    def _scan_blocks(self, blocks: np.ndarray, following: np.ndarray, current, margins, value: float) -> tuple:
+        """``(price, profit)`` of the best piece starting in ``blocks`` (ascending), ``(0, 0)`` if no
+        piece there earns a positive profit: the pieces' arithmetic is
+        :meth:`~abm.theory.empirical.EmpiricalSupply.best_price`'s, so the bits are the curve's."""
+        first, lengths = self.starts[blocks], self.starts[blocks + 1] - self.starts[blocks]
+        block_of = np.repeat(np.arange(blocks.size), lengths)
+        index = np.arange(lengths.sum()) + np.repeat(first - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        kept = current[self.creator[index]] == self.style[index]
+        index, block_of = index[kept], block_of[kept]
+        if index.size == 0:
+            return 0.0, 0.0
+        values, group = self.values[index], self.group[index]
+        # The last held entry of each run of equal prices in its block starts a piece ...
+        last = np.ones(index.size, dtype=bool)
+        last[:-1] = (values[1:] > values[:-1]) | (block_of[1:] != block_of[:-1])
+        end = np.empty(index.size)
+        end[:-1] = values[1:]
+        # ... which ends at the next held price: in the block, or the first from the next block that holds anyone.
+        closing = np.append(block_of[1:] != block_of[:-1], True)
+        for position in np.flatnonzero(closing):
+            end[position] = self._first_held(int(following[blocks[block_of[position]]]), current)
+        previous = np.where(blocks > 0, blocks - 1, 0)
+        rows = np.empty((len(self.sums), int(last.sum())))
+        for g in range(len(self.sums)):
+            member = group == g
+            running = np.cumsum(member)
+            block_start = np.flatnonzero(np.append(True, block_of[1:] != block_of[:-1]))
+            within = running - np.repeat(running[block_start] - member[block_start], np.diff(np.append(block_start,
+                                                                                                         index.size)))
+            before = np.where(blocks > 0, self.ends[g, previous], 0)[block_of]
+            rows[g] = self._sums[g, (before + within)[last]]
+        start, end = values[last], end[last]
+        valuable = margins[0] * rows[0]
+        for g in range(1, rows.shape[0]):
+            valuable += margins[g] * rows[g]
+        if value != 1.0:
+            valuable *= value
+        total = rows[0] if rows.shape[0] == 1 else rows[0] + rows[1]
+        for g in range(2, rows.shape[0]):
+            total += rows[g]
+        candidate = valuable / (2.0 * total)
+        np.maximum(candidate, start, out=candidate)
+        np.minimum(candidate, np.nextafter(end, 0.0), out=candidate)
+        profit = candidate * (valuable - candidate * total)
+        best = int(np.argmax(profit))
+        return (float(candidate[best]), float(profit[best])) if profit[best] > 0.0 else (0.0, 0.0)
+
+    def _first_held(self, block: int, current) -> float:
+        """The lowest held entry price in ``block`` (``inf`` past the last block)."""
+        if block >= self.n_blocks:
+            return np.inf
+        span = slice(self.starts[block], self.starts[block + 1])
+        held = np.flatnonzero(current[self.creator[span]] == self.style[span])
+        return float(self.values[self.starts[block] + held[0]]) if held.size else np.inf
 
 
 class StyleBehaviours(CreatorBehaviours):
@@ -402,7 +638,6 @@ class StyleBehaviours(CreatorBehaviours):
         self._per_creator_characteristics()
         self.style_stocks = [np.zeros(rule.betas.size) for rule in self.rules]
         self.history: list = []
-        self._supply = None  # the firm's supply curve, rebuilt when someone changes style
         self._universe = StyleUniverse(self.rules, population, model.compiled)  # every entry price a creator could have
         for rule in self.rules:
             rule.compiled = bool(model.compiled and numba is not None)
@@ -439,14 +674,13 @@ class StyleBehaviours(CreatorBehaviours):
             rule.decide_all(store=True)
 
     def price(self, model) -> float:
-        """The myopic firm's exact best response to this round's entry prices: the piece scan of
-        :class:`~abm.theory.empirical.EmpiricalSupply` over the (type, style) groups (each in
-        outside-option order, hence ascending), with each style's marginal value; the curve is
-        rebuilt (one pass over :class:`StyleUniverse`) only after someone changed style."""
-        if self._supply is None:
-            self._supply = self._universe.supply(self.population.style)
+        """The myopic firm's exact best response to this round's entry prices over the (type, style)
+        groups (each in outside-option order, hence ascending), with each style's marginal value:
+        with the compiled loops the block search of :meth:`StyleUniverse.best_price`, else the
+        piece scan of :class:`~abm.theory.empirical.EmpiricalSupply`, whose curve is rebuilt (one
+        pass over :class:`StyleUniverse`) only after someone changed style."""
         margins = np.concatenate([style_margins(model.lam, model.feedback, rule.betas) for rule in self.rules])
-        return self._supply.best_price(margins, model.market.value)
+        return self._universe.best_price(self.population.style, margins, model.market.value)
 
     def style_prices(self, rule) -> np.ndarray:
         """The unit price each of ``rule``'s styles fetches this round under the regime (0 if the
@@ -474,16 +708,32 @@ class StyleBehaviours(CreatorBehaviours):
         """
         population = self.population
         population.prices = None
-        population.totals()
+        self._sum_round()
         for k, rule in enumerate(self.rules):
             self.style_stocks[k] = population.decay * self.style_stocks[k] + population.growth * rule.style_inflows()
-            if rule.switch():
-                self._supply = None
-        model = self.model
-        if hasattr(model, "_type_moments"):  # reported per-type marginal values: the creators' current loadings
-            model._type_moments = np.array([[population._loading_sum(k, r) / (stop - start)
-                                             for k, (start, stop) in enumerate(population.bounds)] for r in range(3)])
+            movers, left = rule.switch()
+            self._universe.move(k, movers, left, rule.style[movers])
+        # The reported per-type marginal values: the mean over the creators' current loadings.
+        self.model._type_moments = np.array([[rule.counts @ rule.betas**r / rule.size for rule in self.rules]
+                                             for r in range(3)])
         self.history.append(self._record())
+
+    def _sum_round(self) -> None:
+        """The round's per-type sums (``population.totals()``). With the compiled loops, summed in
+        creator order: by the decisions' pass over the arrays, or over what the agents wrote with
+        :func:`~abm.simulation.dynamic_market.kernels.creator_sums` (the same additions)."""
+        population = self.population
+        if not self._universe.compiled:
+            population.totals()
+            return
+        if all(rule.sums is not None for rule in self.rules):
+            sums = np.array([rule.sums for rule in self.rules])
+        else:
+            sums = np.empty((2, 7))
+            cost, mass, beta, outside = population._kernel_operands()
+            kernels.creator_sums(population.offered, population.active, population.effort, cost, mass, beta, outside,
+                                 np.array(population.bounds), population.moment_orders, sums)
+        population._totals = population._totals_from_sums(sums)
 
     def _record(self) -> dict:
         row = {"round": self.model.round}
