@@ -26,6 +26,12 @@ shipped scenario that uses it, each against both references and against the band
 bound of a per-creator pass; ``--before`` adds logit and sunk entry with their fast paths
 patched out (a fifth of the rounds), ``--numpy`` runs without the compiled loops (the
 default install).
+
+``--structures`` runs only the market structures' comparison: per round at ``--creators``
+best-responding creators, the monopsonist under strict IP against every other regime of
+:data:`~abm.regimes.REGIMES` (incl. the private broker and the creator union) and two rival
+firms under both licences; with ``--before`` also the rival firms with every piece of the
+supply curve scanned for each best response and ceiling (as before the block search).
 """
 
 import argparse
@@ -166,6 +172,70 @@ def behaviours_section(n: int, rounds: int, repeats: int, before: bool = False, 
               f"({ratio(timing, array)} wall); / bandwidth bound {timing.min('cpu') / bound:.3g}x CPU")
 
 
+#: Rival firms' market structures: (firms, licensing).
+RIVALS = {"2 firms, non-exclusive": (2, "non_exclusive"), "2 firms, exclusive": (2, "exclusive")}
+
+
+class ScanEveryPiece:
+    """Within the block, rival firms' best responses and ceilings scan every piece of the supply curve."""
+
+    def __enter__(self):
+        from abm.theory.rivals import PieceSupply
+
+        self.saved = (PieceSupply.best_response, PieceSupply.ceiling)
+        best_response, ceiling = self.saved
+        PieceSupply.best_response = lambda supply, *a, **k: best_response(supply, *a, **{**k, "exhaustive": True})
+        PieceSupply.ceiling = lambda supply, *a, **k: ceiling(supply, *a, **{**k, "exhaustive": True})
+        return self
+
+    def __exit__(self, *exc):
+        from abm.theory.rivals import PieceSupply
+
+        PieceSupply.best_response, PieceSupply.ceiling = self.saved
+
+
+def structure_round(keywords: dict, creators: int, rounds: int, before: bool = False) -> tuple:
+    """``(wall, CPU)`` seconds per round of ``rounds`` rounds of the default scenario with ``keywords``."""
+    scenario = default_scenario()
+    model = DataMarketModel(agents=creators // 2, horizon=rounds * scenario.simulation.dt, rng=1, **keywords)
+    if before:
+        with ScanEveryPiece():
+            _, wall, cpu = timed(lambda: model.run(rounds))
+    else:
+        _, wall, cpu = timed(lambda: model.run(rounds))
+    return wall / rounds, cpu / rounds
+
+
+def structures_section(n: int, rounds: int, repeats: int, before: bool = False) -> None:
+    """Per-round cost of every market structure at ``n`` best-responding creators, side by side."""
+    from abm.regimes import REGIMES
+
+    variants = {f"monopsonist, {name}": ({"regime": name}, rounds, False) for name in REGIMES}
+    short = max(rounds // 10, 2)  # the first rounds (from prices 0) cost most: before and after on the same rounds
+    for name, (firms, licensing) in RIVALS.items():
+        variants[name] = ({"firms": firms, "licensing": licensing}, rounds, False)
+        if before:
+            variants[f"{name}, {short} rounds"] = ({"firms": firms, "licensing": licensing}, short, False)
+            variants[f"{name}, {short} rounds, every piece scanned"] = ({"firms": firms, "licensing": licensing},
+                                                                       short, True)
+    section(f"market structures: per round at {n:,} best-responding creators (default scenario)")
+    for keywords, _, old in variants.values():  # warm up outside the timings
+        structure_round(keywords, 2000, 3, old)
+    timings = {name: Timing() for name in variants}
+    for _ in range(repeats):
+        for name, (keywords, count, old) in variants.items():
+            timings[name].add(*structure_round(keywords, n, count, old))
+    reference = timings["monopsonist, strict_ip"]
+    for name, timing in timings.items():
+        print(f"{name:>42}: {timing.describe('ms', 1e3)}; / monopsonist under strict IP "
+              f"{ratio(timing, reference, 'cpu')} CPU ({ratio(timing, reference)} wall)")
+    for name in RIVALS:
+        if before:
+            scanned, searched = timings[f"{name}, {short} rounds, every piece scanned"], timings[f"{name}, {short} rounds"]
+            print(f"{name}, first {short} rounds: scanning every piece / the block search {ratio(scanned, searched, 'cpu')} "
+                  f"CPU ({ratio(scanned, searched)} wall)")
+
+
 def with_loadings(loadings: bool):
     """Make the next models draw loadings per creator (or not)."""
     def characteristic(value, where):
@@ -214,8 +284,11 @@ def main() -> None:
                         help="only the behaviours' per-round comparison (goal 4 of issue 16)")
     parser.add_argument("--behaviour-rounds", type=int, default=50, help="rounds per behaviour measurement")
     parser.add_argument("--before", action="store_true",
-                        help="with --behaviours: also logit and sunk entry as they were before their fast paths")
+                        help="with --behaviours: also logit and sunk entry as they were before their fast paths; "
+                             "with --structures: also rival firms scanning every piece")
     parser.add_argument("--numpy", action="store_true", help="with --behaviours: without the compiled loops")
+    parser.add_argument("--structures", action="store_true",
+                        help="only the market structures' per-round comparison (goal 4 of issue 16)")
     parser.add_argument("--single", nargs=2, type=int, metavar=("CREATORS", "ROUNDS"),
                         help="(internal) build and run one model and print its times")
     args = parser.parse_args()
@@ -226,6 +299,9 @@ def main() -> None:
     n, rounds, repeats = args.creators, args.rounds, args.repeats
     if args.behaviours:
         behaviours_section(n, args.behaviour_rounds, repeats, args.before, args.numpy)
+        return
+    if args.structures:
+        structures_section(n, args.behaviour_rounds, repeats, args.before)
         return
     compiled = kernels.AVAILABLE
     if compiled:  # compile (and cache) the loops outside the timings

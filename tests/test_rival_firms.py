@@ -4,6 +4,7 @@ the numbers of abm/scenarios/rival_firms.toml."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import optimize
 
 from abm.scenario import apply_overrides, default_scenario, keyword_paths, resolve_scenario
@@ -343,3 +344,58 @@ def test_rival_firms_scenario_description_numbers():
         "barrier": stated(monopsonist["precision_barrier"], 3),
     }
     assert all(claims.values()), {name: held for name, held in claims.items() if not held}
+
+
+def _blocky_population(seed: int, n: int, monkeypatch, block: int = 16):
+    """``n`` creators per type with entry prices on a grid (ties within and across types) and the
+    piece search cut into blocks of ``block`` pieces, so that pruning has many blocks to drop."""
+    from abm.theory import rivals
+
+    monkeypatch.setattr(rivals, "PIECE_BLOCK", block)
+    rng = np.random.default_rng(seed)
+    entry = rng.integers(0, 400, 2 * n) / 512.0
+    weight = rng.choice([0.01, 0.5, 1.0, 3.0, 40.0], 2 * n)
+    kind = np.repeat([0, 1], n)
+    return PieceSupply(EmpiricalSupply(entry, weight, kind))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pruned_best_response_and_ceiling_equal_the_scan_of_every_piece(seed, monkeypatch):
+    """The block search's best response (rivals' total ``offset``, lowest own price ``low``) and
+    ceiling are exactly those of the scan of every piece, for margins over three orders of
+    magnitude (one negative: no pruning) and offsets and floors around the prices in play."""
+    pieces = _blocky_population(seed, 1_500, monkeypatch)
+    assert len(pieces._blocks[0]) > 20  # many blocks to prune
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(25):
+        margins = rng.choice([0.0, 0.05, 0.3, 0.8, 5.0, -0.1], 2, p=[0.1, 0.2, 0.3, 0.2, 0.15, 0.05])
+        value = float(rng.choice([0.5, 1.0, 2.0]))
+        offset, low = float(rng.choice([0.0, 0.01, 0.1, 0.4])), float(rng.choice([0.0, 0.0, 0.05, 0.3]))
+        assert (pieces.best_response(margins, value, offset, low)
+                == pieces.best_response(margins, value, offset, low, exhaustive=True))
+        assert pieces.ceiling(margins, value) == pieces.ceiling(margins, value, exhaustive=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_pruned_best_response_property(data):
+    """Property: on small populations cut into blocks of 1-4 pieces, with weights and margins over
+    four orders of magnitude, the pruned best response and ceiling equal the exhaustive ones."""
+    import abm.theory.rivals as rivals
+
+    n = data.draw(st.integers(1, 12))
+    entry = np.array(data.draw(st.lists(st.integers(0, 16), min_size=2 * n, max_size=2 * n))) / 8.0
+    weight = np.array(data.draw(st.lists(st.sampled_from([0.01, 0.3, 1.0, 7.0, 100.0]), min_size=2 * n,
+                                         max_size=2 * n)))
+    block = data.draw(st.integers(1, 4))
+    saved, rivals.PIECE_BLOCK = rivals.PIECE_BLOCK, block
+    try:
+        pieces = PieceSupply(EmpiricalSupply(entry, weight, np.repeat([0, 1], n)))
+    finally:
+        rivals.PIECE_BLOCK = saved
+    margins = np.array([data.draw(st.sampled_from([0.0, 0.05, 0.5, 1.0, 7.0, 50.0])) for _ in range(2)])
+    offset = data.draw(st.sampled_from([0.0, 0.125, 0.5, 1.0]))
+    low = data.draw(st.sampled_from([0.0, 0.0, 0.25, 1.5]))
+    assert pieces.best_response(margins, 1.0, offset, low) == pieces.best_response(margins, 1.0, offset, low,
+                                                                                     exhaustive=True)
+    assert pieces.ceiling(margins, 1.0) == pieces.ceiling(margins, 1.0, exhaustive=True)

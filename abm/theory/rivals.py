@@ -57,6 +57,7 @@ import pandas as pd
 from scipy import integrate, optimize
 
 from abm.theory._validation import require_positive, require_whole
+from abm.theory.empirical import PRUNE_MARGIN
 from abm.theory.fluid import (
     TRAJECTORY_COLUMNS,
     FluidSolverError,
@@ -80,6 +81,8 @@ LICENSING = ("non_exclusive", "exclusive")
 MAX_ITERATIONS = 200
 #: A sweep converges when no price moves by more than this times ``v max m``.
 TOLERANCE = 1e-12
+#: Pieces per block of :class:`PieceSupply`'s search for a best response or a ceiling.
+PIECE_BLOCK = 128
 #: The fluid limit's tolerance on the equilibrium sweeps (relative to ``v max m``): the profit
 #: is flat to rounding within about ``sqrt(eps) ~ 1e-8`` of its maximiser, so best responses
 #: against the supply curves are resolved to about that, and sweeps stall there.
@@ -132,6 +135,15 @@ class RoundEquilibrium:
 # --- supply: finite populations and supply curves ----------------------------------------
 
 
+def _weighted(margins: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``sum_k margins[k] rows[k]`` column by column, added in type order with no fused
+    multiply-add, so a column's number does not depend on which other columns are selected."""
+    total = margins[0] * rows[0]
+    for k in range(1, rows.shape[0]):
+        total = total + margins[k] * rows[k]
+    return total
+
+
 class PieceSupply:
     """A finite population's supply as pieces of constant active weight (agents' entry prices).
 
@@ -139,6 +151,15 @@ class PieceSupply:
     (``W`` the active creators' ``mass / cost``), so a firm's profit is a quadratic in its
     own price and the best response is the best of the clipped vertices, as for the
     monopsonist (:mod:`abm.theory.empirical`).
+
+    Only the pieces that can win are looked at (branch and bound over blocks of
+    :data:`PIECE_BLOCK` pieces): with the creators' price ``q = p + s`` (own price plus the
+    rivals' total ``s``), the profit on piece ``j`` is ``q (A_j + s B_j - q B_j)`` with
+    ``A_j = v sum_k m_k W_kj`` and ``B_j = sum_k W_kj``, both growing with ``j`` when every
+    ``m_k >= 0``; on a block of pieces ``j1..j2`` it is at most
+    ``q (A_j2 + s B_j2 - q B_j1)``. The candidates of the blocks whose bound reaches the best
+    profit found are those of :meth:`best_response`'s exhaustive rule, evaluated the same way,
+    so the price is the one the scan of every piece gives (``exhaustive=True``, tested).
 
     Parameters
     ----------
@@ -154,6 +175,9 @@ class PieceSupply:
         self.weights = np.array([supply.cumulative("weight", k, np.searchsorted(t, self.edges, side="right"))
                                  for k, t in enumerate(thresholds)], dtype=float).reshape(len(thresholds), -1)
         self.ends = np.append(self.edges[1:], np.inf)
+        self.total_weight = self.weights.sum(axis=0)
+        first = np.arange(0, self.edges.size, PIECE_BLOCK)
+        self._blocks = (first, np.append(first[1:], self.edges.size))  # each block's pieces: first to stop
 
     def profit(self, margins, value: float, price, offset: float = 0.0):
         """``sum_k E_k(p + offset) (v m_k - p)`` at own price(s) ``p``."""
@@ -165,13 +189,13 @@ class PieceSupply:
         profit = np.where(piece < 0, 0.0, total * np.einsum("kn,kn->n", rows, gains))
         return profit if price.ndim else float(profit[0])
 
-    def _candidates(self, margins, value: float, offset: float, low: float) -> np.ndarray:
-        """Own prices ``>= low`` that can maximise profit: ``low``, each piece's start (and the
-        float above it) and its clipped vertex ``A_j / (2 B_j) - offset / 2``."""
-        total_weight = self.weights.sum(axis=0)
-        level = value * (np.asarray(margins, dtype=float) @ self.weights)
-        lows = np.maximum(self.edges - offset, low)
-        highs = np.nextafter(self.ends - offset, -np.inf)
+    def _candidates(self, margins, value: float, offset: float, low: float, pieces=slice(None)) -> np.ndarray:
+        """Own prices ``>= low`` that can maximise profit on the selected pieces: ``low``, each
+        piece's start (and the float above it) and its clipped vertex ``A_j / (2 B_j) - offset / 2``."""
+        weights, total_weight = self.weights[:, pieces], self.total_weight[pieces]
+        level = value * _weighted(np.asarray(margins, dtype=float), weights)
+        lows = np.maximum(self.edges[pieces] - offset, low)
+        highs = np.nextafter(self.ends[pieces] - offset, -np.inf)
         keep = highs >= lows
         with np.errstate(divide="ignore", invalid="ignore"):
             vertex = np.where(total_weight > 0, level / (2.0 * total_weight) - 0.5 * offset, lows)
@@ -180,28 +204,75 @@ class PieceSupply:
         # the next float up is a candidate too (profit jumps up where a creator enters).
         return np.concatenate([[low], lows[keep], np.nextafter(lows[keep], np.inf), vertex])
 
-    def best_response(self, margins, value: float, offset: float = 0.0, low: float = 0.0) -> float:
+    def best_response(self, margins, value: float, offset: float = 0.0, low: float = 0.0,
+                      exhaustive: bool = False) -> float:
         """Own price ``>= low`` maximising ``sum_k E_k(p + offset) (v m_k - p)`` (the cheapest of ties).
 
         With ``offset = low = 0`` this is the monopsonist's exact price
         (:meth:`~abm.theory.empirical.EmpiricalSupply.best_price`, 0 when nothing is profitable).
+        ``exhaustive`` takes every piece's candidates instead of the blocks' survivors (the same price).
         """
         if offset == 0.0 and low == 0.0:
-            return float(self.supply.best_price(margins, value))
-        candidates = np.unique(self._candidates(margins, value, offset, low))
+            return float(self.supply.best_price(margins, value, exhaustive=exhaustive))
+        pieces = slice(None) if exhaustive else self._surviving_pieces(margins, value, offset, low)
+        candidates = np.unique(self._candidates(margins, value, offset, low, pieces))
         profits = self.profit(margins, value, candidates, offset)
         return float(candidates[int(np.argmax(profits))])
 
-    def ceiling(self, margins, value: float) -> float:
+    def _surviving_pieces(self, margins, value: float, offset: float, low: float):
+        """The pieces of every block whose bound on the profit reaches the best profit found at the
+        most promising block's candidates (a slice of all pieces when some margin is negative)."""
+        margins = np.asarray(margins, dtype=float)
+        if np.any(margins < 0.0) or offset < 0.0:
+            return slice(None)
+        first, stop = self._blocks
+        floor_price = offset + low  # the creators' price q is at least this
+        level = value * _weighted(margins, self.weights[:, stop - 1]) + offset * self.total_weight[stop - 1]
+        total = self.total_weight[first]
+        reach = np.maximum(self.edges[first], floor_price)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            price = np.clip(np.where(total > 0, level / (2.0 * total), np.inf), reach, self.ends[stop - 1])
+            bound = np.where(np.isinf(price), np.inf, price * (level - price * total))
+        bound[self.ends[stop - 1] <= floor_price] = -np.inf  # the block lies below the lowest allowed price
+        slack = PRUNE_MARGIN * np.where(np.isfinite(price), price * (level + price * total), 0.0)
+        top = int(np.argmax(bound))
+        top_pieces = slice(first[top], stop[top])
+        candidates = self._candidates(margins, value, offset, low, top_pieces)
+        floor = max(float(np.max(self.profit(margins, value, candidates, offset))), 0.0)
+        keep = np.flatnonzero(bound >= floor - slack - PRUNE_MARGIN * floor)
+        if keep.size == 0:
+            return top_pieces
+        return np.concatenate([np.arange(first[b], stop[b]) for b in keep])
+
+    def ceiling(self, margins, value: float, exhaustive: bool = False) -> float:
         """``b = max{p : pi(p) >= 0}``: on piece ``j`` profit is ``p (A_j - p B_j)``, non-negative
         up to ``A_j / B_j``; the largest such price over pieces (just below a piece's end when
-        the piece is profitable to its end), 0 if none."""
-        total_weight = self.weights.sum(axis=0)
-        level = value * (np.asarray(margins, dtype=float) @ self.weights)
+        the piece is profitable to its end), 0 if none. A block of pieces ``j1..j2`` (margins
+        >= 0) is skipped when its bound ``min(A_j2 / B_j1, e_{j2+1})`` falls short of the best
+        block's ceiling or of its own first price (``exhaustive``: every piece, the same number)."""
+        margins = np.asarray(margins, dtype=float)
+        pieces = slice(None)
+        if np.all(margins >= 0.0) and not exhaustive:
+            first, stop = self._blocks
+            with np.errstate(divide="ignore", invalid="ignore"):
+                level = value * _weighted(margins, self.weights[:, stop - 1])
+                total = self.total_weight[first]
+                bound = np.minimum(np.where(total > 0, level / total, np.inf), self.ends[stop - 1])
+            bound[bound < self.edges[first]] = -np.inf  # no piece of the block breaks even at its own prices
+            top = int(np.argmax(bound))
+            best = self._ceiling_of(margins, value, slice(first[top], stop[top]))
+            keep = np.flatnonzero(bound >= best * (1.0 - PRUNE_MARGIN))
+            pieces = np.concatenate([np.arange(first[b], stop[b]) for b in keep]) if keep.size else slice(0, 0)
+        return self._ceiling_of(margins, value, pieces)
+
+    def _ceiling_of(self, margins, value: float, pieces) -> float:
+        """The ceiling over the selected pieces (0 if none of them is profitable)."""
+        total_weight = self.total_weight[pieces]
+        level = value * _weighted(margins, self.weights[:, pieces])
         with np.errstate(divide="ignore", invalid="ignore"):
             root = np.where(total_weight > 0, level / total_weight, -np.inf)
-        top = np.minimum(root, np.nextafter(self.ends, -np.inf))
-        valid = (top >= self.edges) & (total_weight > 0)
+        top = np.minimum(root, np.nextafter(self.ends[pieces], -np.inf))
+        valid = (top >= self.edges[pieces]) & (total_weight > 0)
         return float(top[valid].max()) if valid.any() else 0.0
 
 
@@ -248,7 +319,7 @@ class CurveSupply:
             grid = np.linspace(left, right, 33)
         return float(grid[best])
 
-    def ceiling(self, margins, value: float) -> float:
+    def ceiling(self, margins, value: float, exhaustive: bool = False) -> float:
         """``b``: the root of ``v w(p) = p`` with ``w`` the supply-weighted mean marginal value
         (``pi(p) = E(p) (v w(p) - p)``), by ``brentq`` on ``[v min m, v max m]``; 0 if no
         price below ``v max m`` buys anything."""

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from abm.simulation.dynamic_market import kernels
 from abm.simulation.dynamic_market.behaviours import BEHAVIOURS, CreatorBehaviours, EntryRule
 from abm.theory.empirical import EmpiricalSupply
 from abm.theory.fluid import PricingContext
@@ -657,7 +656,6 @@ class StyleBehaviours(CreatorBehaviours):
                                                for r in range(3)])
         population.type_cost = (None, None)
         population.heterogeneous, population.moment_orders = True, 3
-        population.compiled = False
         population.prefix_order = False  # entry prices no longer follow each type's order
         for rule in self.rules:
             rule.write_characteristics()
@@ -719,21 +717,15 @@ class StyleBehaviours(CreatorBehaviours):
         self.history.append(self._record())
 
     def _sum_round(self) -> None:
-        """The round's per-type sums (``population.totals()``). With the compiled loops, summed in
-        creator order: by the decisions' pass over the arrays, or over what the agents wrote with
-        :func:`~abm.simulation.dynamic_market.kernels.creator_sums` (the same additions)."""
+        """The round's per-type sums (``population.totals()``). With the compiled loops they are
+        added in creator order, by the decisions' pass over the arrays or (agent by agent) by
+        :func:`~abm.simulation.dynamic_market.kernels.creator_sums` over what the agents wrote:
+        the same additions, so both paths get the same bits."""
         population = self.population
-        if not self._universe.compiled:
-            population.totals()
-            return
         if all(rule.sums is not None for rule in self.rules):
-            sums = np.array([rule.sums for rule in self.rules])
+            population._totals = population._totals_from_sums(np.array([rule.sums for rule in self.rules]))
         else:
-            sums = np.empty((2, 7))
-            cost, mass, beta, outside = population._kernel_operands()
-            kernels.creator_sums(population.offered, population.active, population.effort, cost, mass, beta, outside,
-                                 np.array(population.bounds), population.moment_orders, sums)
-        population._totals = population._totals_from_sums(sums)
+            population.totals()
 
     def _record(self) -> dict:
         row = {"round": self.model.round}
