@@ -57,35 +57,40 @@ def _assert_same_curve(curve, reference) -> None:
         assert curve.active_counts(price) == reference.active_counts(price)
 
 
-@pytest.mark.parametrize("compiled", COMPILED)
-def test_curve_equals_the_merged_groups_with_ties(compiled):
-    """Outside options on a grid of dyadic numbers, with repeats, and costs 1 and 4: entry prices
-    tie within a group and across groups (``sqrt(2 * 4 * w) == sqrt(2 * 1 * 4w)``); random styles."""
-    model = _model(2_000)
-    rng = np.random.default_rng(11)
+def _tied_model(agents: int, levels: int, rng):
+    """A model whose outside options lie on a grid of dyadic numbers, with repeats, and whose menu
+    costs are 1 and 4: entry prices tie within a group and across groups
+    (``sqrt(2 * 4 * w) == sqrt(2 * 1 * 4w)``)."""
+    model = _model(agents)
     population = model.population
     for start, stop in population.bounds:
-        population.outside_option[start:stop] = np.sort(rng.integers(0, 200, stop - start)) / 64.0
+        population.outside_option[start:stop] = np.sort(rng.integers(0, levels, stop - start)) / 64.0
     for rule in model.behaviour.rules:
         if rule.betas.size > 1:
             rule.costs = np.array([1.0, 4.0])
+    return model, population
+
+
+def test_curve_equals_the_merged_groups_with_ties():
+    """The curve filtered from the merge equals the groups' curve, on tied prices and random styles."""
+    rng = np.random.default_rng(11)
+    model, population = _tied_model(2_000, 200, rng)
     for trial in range(3):
         for rule in model.behaviour.rules:
             rule.style = rng.integers(0, rule.betas.size, rule.size)
             rule.write_characteristics()
         reference = _reference_curve(model)
         assert reference.n_pieces < population.size  # the ties are there
-        curve = StyleUniverse(model.behaviour.rules, population, compiled).supply(population.style)
+        curve = StyleUniverse(model.behaviour.rules, population, False).supply(population.style)
         _assert_same_curve(curve, reference)
 
 
-@pytest.mark.parametrize("compiled", COMPILED)
-def test_curve_after_rounds_of_switching(compiled):
+def test_curve_after_rounds_of_switching():
     """After rounds in which creators switched style, the curve equals the reference."""
     model = _model(3_000, rounds=6)
     shares = [row["share_rank_and_file_original"] for row in model.behaviour.history]
     assert len(set(shares)) > 1  # someone switched
-    curve = StyleUniverse(model.behaviour.rules, model.population, compiled).supply(model.population.style)
+    curve = StyleUniverse(model.behaviour.rules, model.population, False).supply(model.population.style)
     _assert_same_curve(curve, _reference_curve(model))
 
 
@@ -183,14 +188,8 @@ def test_block_search_gives_the_curves_price(compiled, block):
     """The block search (no curve built) posts the curve's best price, bit for bit, for margins of
     both signs and sizes, on tied dyadic entry prices with random styles; blocks of one entry up to
     more than the whole merge. The reference is the tree search of the curve filtered from the merge."""
-    model = _model(600)
     rng = np.random.default_rng(block)
-    population = model.population
-    for start, stop in population.bounds:
-        population.outside_option[start:stop] = np.sort(rng.integers(0, 100, stop - start)) / 64.0
-    for rule in model.behaviour.rules:
-        if rule.betas.size > 1:
-            rule.costs = np.array([1.0, 4.0])
+    model, population = _tied_model(600, 100, rng)
     checked = 0
     for trial in range(4):
         for rule in model.behaviour.rules:
