@@ -231,9 +231,10 @@ def structures_section(n: int, rounds: int, repeats: int, before: bool = False) 
               f"{ratio(timing, reference, 'cpu')} CPU ({ratio(timing, reference)} wall)")
     for name in RIVALS:
         if before:
-            scanned, searched = timings[f"{name}, {short} rounds, every piece scanned"], timings[f"{name}, {short} rounds"]
-            print(f"{name}, first {short} rounds: scanning every piece / the block search {ratio(scanned, searched, 'cpu')} "
-                  f"CPU ({ratio(scanned, searched)} wall)")
+            scanned = timings[f"{name}, {short} rounds, every piece scanned"]
+            searched = timings[f"{name}, {short} rounds"]
+            print(f"{name}, first {short} rounds: scanning every piece / the block search "
+                  f"{ratio(scanned, searched, 'cpu')} CPU ({ratio(scanned, searched)} wall)")
 
 
 def with_loadings(loadings: bool):

@@ -277,7 +277,8 @@ RUNNING_PAST = [
 
 
 @pytest.mark.parametrize("compiled", COMPILED)
-@pytest.mark.parametrize("case", RUNNING_PAST, ids=["found against the compiled search", "found against the numpy search"])
+@pytest.mark.parametrize("case", RUNNING_PAST, ids=["found against the compiled search",
+                                                     "found against the numpy search"])
 def test_block_search_prices_a_piece_running_past_its_block(compiled, case):
     """The best piece starts in one block and runs on past the next: its block's bound must reach to
     the next held price, not its own block's end."""

@@ -394,8 +394,54 @@ def test_pruned_best_response_property(data):
     finally:
         rivals.PIECE_BLOCK = saved
     margins = np.array([data.draw(st.sampled_from([0.0, 0.05, 0.5, 1.0, 7.0, 50.0])) for _ in range(2)])
-    offset = data.draw(st.sampled_from([0.0, 0.125, 0.5, 1.0]))
+    offset = data.draw(st.sampled_from([0.0, 0.125, 0.5, 1.0]) | st.floats(0.0, 2.0))  # not dyadic: p + s rounds
     low = data.draw(st.sampled_from([0.0, 0.0, 0.25, 1.5]))
     assert pieces.best_response(margins, 1.0, offset, low) == pieces.best_response(margins, 1.0, offset, low,
                                                                                      exhaustive=True)
     assert pieces.ceiling(margins, 1.0) == pieces.ceiling(margins, 1.0, exhaustive=True)
+
+
+def _pieces(entry, weight, block, monkeypatch) -> PieceSupply:
+    from abm.theory import rivals
+
+    monkeypatch.setattr(rivals, "PIECE_BLOCK", block)
+    n = len(entry) // 2
+    return PieceSupply(EmpiricalSupply(np.array(entry, dtype=float), np.array(weight, dtype=float),
+                                       np.repeat([0, 1], n)))
+
+
+def test_pruned_best_response_keeps_candidates_that_round_into_a_neighbouring_piece(monkeypatch):
+    """A candidate ``p = e_j - s`` of a pruned piece can land, once ``p + s`` is rounded, on the next
+    piece of a surviving block: the full scan takes it (it has the highest profit there), so the
+    pruned search must too (found by a reviewer's random search: 1 ulp off before the fix)."""
+    pieces = _pieces([1.75, 0.5], [100.0, 1.0], 1, monkeypatch)
+    margins, offset = np.array([1.0, 7.0]), 0.8383684439852859
+    found = pieces.best_response(margins, 1.0, offset, 0.25)
+    assert found == pieces.best_response(margins, 1.0, offset, 0.25, exhaustive=True) == 0.911631556014714
+
+
+#: Entry prices and weights (22 creators per type, blocks of 4 pieces) on which, with a floor of
+#: 1 and rivals' total 0.125, every allowed price loses money; found by random search when the
+#: pruning floor was clamped at 0 (the search then returned 1.5 instead of the least loss).
+ALL_LOSSES = ([2.125, 2.25, 0.375, 1.875, 2.25, 4.0, 0.0, 3.25, 3.75, 0.75, 0.5, 0.375, 0.125, 3.5, 1.375, 2.5,
+               1.875, 3.625, 0.5, 4.0, 2.125, 1.625, 2.0, 2.25, 0.875, 1.0, 3.625, 2.125, 2.375, 2.0, 3.375, 2.125,
+               1.375, 0.875, 1.5, 2.5, 3.875, 0.625, 3.125, 3.5, 3.75, 3.375, 3.625, 3.25],
+              [0.3, 0.3, 0.01, 0.01, 7.0, 0.01, 1.0, 0.3, 0.01, 100.0, 100.0, 7.0, 1.0, 7.0, 7.0, 0.3, 7.0, 0.3, 7.0,
+               7.0, 1.0, 0.01, 0.3, 1.0, 1.0, 0.01, 0.3, 0.3, 100.0, 0.01, 0.01, 1.0, 100.0, 0.01, 7.0, 100.0, 7.0,
+               0.01, 100.0, 100.0, 0.3, 100.0, 100.0, 1.0])
+
+
+@pytest.mark.parametrize("case", ["small", "blocks of four"])
+def test_pruned_best_response_when_every_allowed_price_loses(case, monkeypatch):
+    """Above ``low`` every price loses money: the best response is still the least loss, the full
+    scan's price (a reviewer's case, 1.875 with profit -4.16 rather than ``low``, and one found by
+    random search)."""
+    margins, value = np.array([0.05, 7.0]), 0.5
+    if case == "small":
+        pieces = _pieces([1.125, 1.625, 1.625, 2.0, 1.5, 2.0], [7, 0.3, 7, 1.0, 7, 7], 3, monkeypatch)
+        offset, low = 0.125, 1.5
+    else:
+        pieces, offset, low = _pieces(*ALL_LOSSES, 4, monkeypatch), 0.125, 1.0
+    found = pieces.best_response(margins, value, offset, low)
+    assert found == pieces.best_response(margins, value, offset, low, exhaustive=True)
+    assert pieces.profit(margins, value, found, offset) < 0.0  # every allowed price loses

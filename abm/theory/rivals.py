@@ -83,6 +83,9 @@ MAX_ITERATIONS = 200
 TOLERANCE = 1e-12
 #: Pieces per block of :class:`PieceSupply`'s search for a best response or a ceiling.
 PIECE_BLOCK = 128
+#: Pieces either side of a surviving block whose candidates are taken too (see
+#: :meth:`PieceSupply._surviving_pieces`; a sum rounds by under an ulp, so one would do).
+NEIGHBOUR_PIECES = 2
 #: The fluid limit's tolerance on the equilibrium sweeps (relative to ``v max m``): the profit
 #: is flat to rounding within about ``sqrt(eps) ~ 1e-8`` of its maximiser, so best responses
 #: against the supply curves are resolved to about that, and sweeps stall there.
@@ -221,9 +224,12 @@ class PieceSupply:
 
     def _surviving_pieces(self, margins, value: float, offset: float, low: float):
         """The pieces of every block whose bound on the profit reaches the best profit found at the
-        most promising block's candidates (a slice of all pieces when some margin is negative)."""
+        most promising block's candidates, with :data:`NEIGHBOUR_PIECES` pieces either side (a
+        candidate ``p`` of one piece may land, once the rivals' total is added back in floating
+        point, on a neighbouring piece, where the full scan evaluates it); all pieces when some
+        ``v m_k`` is negative (the bounds need the value of the active set to grow with the price)."""
         margins = np.asarray(margins, dtype=float)
-        if np.any(margins < 0.0) or offset < 0.0:
+        if np.any(margins < 0.0) or offset < 0.0 or value < 0.0:
             return slice(None)
         first, stop = self._blocks
         floor_price = offset + low  # the creators' price q is at least this
@@ -238,11 +244,17 @@ class PieceSupply:
         top = int(np.argmax(bound))
         top_pieces = slice(first[top], stop[top])
         candidates = self._candidates(margins, value, offset, low, top_pieces)
-        floor = max(float(np.max(self.profit(margins, value, candidates, offset))), 0.0)
-        keep = np.flatnonzero(bound >= floor - slack - PRUNE_MARGIN * floor)
-        if keep.size == 0:
-            return top_pieces
-        return np.concatenate([np.arange(first[b], stop[b]) for b in keep])
+        floor = float(np.max(self.profit(margins, value, candidates, offset)))  # achieved: maybe a loss
+        keep = np.flatnonzero(bound >= floor - slack - PRUNE_MARGIN * abs(floor))
+        return self._pieces_of(np.union1d(keep, [top]), NEIGHBOUR_PIECES)
+
+    def _pieces_of(self, blocks: np.ndarray, spill: int = 0) -> np.ndarray:
+        """The pieces of ``blocks`` (ascending), each block widened by ``spill`` pieces either side."""
+        first, stop = self._blocks
+        low = np.maximum(first[blocks] - spill, 0)
+        lengths = np.minimum(stop[blocks] + spill, self.edges.size) - low
+        index = np.arange(lengths.sum()) + np.repeat(low - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        return np.unique(index) if spill else index
 
     def ceiling(self, margins, value: float, exhaustive: bool = False) -> float:
         """``b = max{p : pi(p) >= 0}``: on piece ``j`` profit is ``p (A_j - p B_j)``, non-negative
@@ -252,7 +264,7 @@ class PieceSupply:
         block's ceiling or of its own first price (``exhaustive``: every piece, the same number)."""
         margins = np.asarray(margins, dtype=float)
         pieces = slice(None)
-        if np.all(margins >= 0.0) and not exhaustive:
+        if np.all(margins >= 0.0) and value >= 0.0 and not exhaustive:
             first, stop = self._blocks
             with np.errstate(divide="ignore", invalid="ignore"):
                 level = value * _weighted(margins, self.weights[:, stop - 1])
@@ -262,7 +274,7 @@ class PieceSupply:
             top = int(np.argmax(bound))
             best = self._ceiling_of(margins, value, slice(first[top], stop[top]))
             keep = np.flatnonzero(bound >= best * (1.0 - PRUNE_MARGIN))
-            pieces = np.concatenate([np.arange(first[b], stop[b]) for b in keep]) if keep.size else slice(0, 0)
+            pieces = self._pieces_of(keep)
         return self._ceiling_of(margins, value, pieces)
 
     def _ceiling_of(self, margins, value: float, pieces) -> float:

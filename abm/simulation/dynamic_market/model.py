@@ -765,9 +765,10 @@ class DataMarketModel(mesa.Model):
         if population.heterogeneous:
             # Mass-weighted loading moments per type: a type's reported marginal value is the
             # mean of its creators' (1 - lambda beta_i)^2 / D.
-            self._type_moments = np.array([[population._loading_sum(k, r) / (stop - start)
-                                             for k, (start, stop) in enumerate(population.bounds)]
-                                            for r in (0, 1, 2)])
+            self._type_moments = (self.behaviour.type_moments() if hasattr(self.behaviour, "type_moments")
+                                  else np.array([[population._loading_sum(k, r) / (stop - start)
+                                                  for k, (start, stop) in enumerate(population.bounds)]
+                                                 for r in (0, 1, 2)]))
         self.regime = get_regime(scenario.simulation.regime)
         self.firm = AIFirm(self, self._pricing_rule())
         self.intermediary = Intermediary(self) if self.regime.settles_by_tariff else None

@@ -88,7 +88,7 @@ class ChosenOriginality(EntryRule):
         self.counts = np.bincount(self.style, minlength=self.betas.size)  # creators per style
         self.compiled = False  # decide over the arrays in one compiled pass (set by StyleBehaviours)
         self._inflows = None  # this round's effort per style, when the compiled pass summed it
-        self.sums = None  # this round's sums over the type (kernels.creator_sums order), when the compiled pass made them
+        self.sums = None  # the round's sums over the type, when the compiled pass made them
         self._movers = np.empty(self.size, dtype=np.int64)
         self._moving = None  # how many creators the compiled pass saw revise (their positions in _movers)
         self.draws = np.ones(self.size)
@@ -169,7 +169,9 @@ class ChosenOriginality(EntryRule):
         if self._inflows is not None:
             return self.population.type_mass[self.k] * self._inflows
         effort = self.population.effort[self.start:self.stop]
-        if self.betas.size == 1 and not self.compiled:  # numpy's sum, not bincount's (in creator order, as compiled)
+        # One style: numpy's (pairwise) sum, cheaper than bincount. With the compiled loops the
+        # agent-by-agent path must add in creator order, as the compiled pass does: bincount does.
+        if self.betas.size == 1 and not self.compiled:
             return np.array([self.population.type_mass[self.k] * effort.sum()])
         return self.population.type_mass[self.k] * np.bincount(self.style, weights=effort,
                                                                minlength=self.betas.size)
@@ -333,7 +335,8 @@ def _style_best_price(values, group, creator, style, current, starts, ends, sums
     block whose bound reaches the best profit so far (less a relative rounding margin) is scanned.
     """
     n_groups, n_blocks = ends.shape[0], ends.shape[1]
-    bounds, slack, following = np.zeros(n_blocks), np.zeros(n_blocks), np.empty(n_blocks, dtype=np.int64)
+    # -inf: no piece starts in the block, or none can earn a positive profit (A_end <= 0)
+    bounds, slack, following = np.full(n_blocks, -np.inf), np.zeros(n_blocks), np.empty(n_blocks, dtype=np.int64)
     after = n_blocks  # the first block after b that holds anyone
     for b in range(n_blocks - 1, -1, -1):
         following[b] = after
@@ -346,7 +349,7 @@ def _style_best_price(values, group, creator, style, current, starts, ends, sums
                 valuable += coefficients[g] * sums[g, ends[g, b]]
         valuable *= scale
         if held == 0:
-            continue  # no piece starts here: bound 0
+            continue
         if not monotone or total <= 0.0:
             bounds[b] = np.inf
         elif valuable > 0.0:
@@ -359,12 +362,12 @@ def _style_best_price(values, group, creator, style, current, starts, ends, sums
     counts = np.zeros(n_groups, dtype=np.int64)
     best_price, best_profit = 0.0, 0.0
     top = int(np.argmax(bounds))
-    if bounds[top] > 0.0:  # the most promising block first: its profit is the floor to beat
+    if bounds[top] > -np.inf:  # the most promising block first: its profit is the floor to beat
         best_price, best_profit = _block_pieces(values, group, creator, style, current, starts, ends, sums,
                                                 coefficients, scale, top, following[top], counts, best_price,
                                                 best_profit)
     for b in range(n_blocks):
-        if b == top or bounds[b] <= 0.0:
+        if b == top or bounds[b] == -np.inf:
             continue
         if bounds[b] < best_profit - STYLE_PRUNE_MARGIN * (slack[b] + best_profit):
             continue
@@ -514,10 +517,10 @@ class StyleUniverse:
                                                     monotone))
         bounds, slack, following = self._block_bounds(margins, float(value), monotone)
         top = int(np.argmax(bounds))
-        if bounds[top] <= 0.0:
+        if bounds[top] == -np.inf:
             return 0.0
         _, floor = self._scan_blocks(np.array([top]), following, current, margins, float(value))
-        survivors = (bounds > 0.0) & (bounds >= floor - STYLE_PRUNE_MARGIN * (slack + floor))
+        survivors = bounds >= floor - STYLE_PRUNE_MARGIN * (slack + floor)
         survivors[top] = True
         price, _ = self._scan_blocks(np.flatnonzero(survivors), following, current, margins, float(value))
         return price
@@ -530,7 +533,10 @@ class StyleUniverse:
         below[:, 1:] = ends[:, :-1]
         rows = np.arange(ends.shape[0])[:, None]
         at_end, at_start = self._sums[rows, ends], self._sums[rows, below]
-        valuable = margins @ at_end * value
+        valuable = margins[0] * at_end[0]
+        for g in range(1, ends.shape[0]):
+            valuable += margins[g] * at_end[g]
+        valuable *= value
         total = at_start.sum(axis=0)
         nonempty = np.flatnonzero((ends - below).sum(axis=0) > 0)
         later = nonempty.searchsorted(np.arange(n_blocks), side="right")
@@ -544,12 +550,12 @@ class StyleUniverse:
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 price = np.clip(valuable / (2.0 * total), self.values[self.starts[:-1]], high)
-                bounds = np.where(valuable > 0.0, price * (valuable - price * total), 0.0)
+                bounds = np.where(valuable > 0.0, price * (valuable - price * total), -np.inf)
                 slack = np.where(valuable > 0.0, price * (valuable + price * total), 0.0)
             bounds[total <= 0.0] = np.inf
         empty = np.ones(n_blocks, dtype=bool)
         empty[nonempty] = False
-        bounds[empty] = 0.0
+        bounds[empty] = -np.inf  # no piece starts there; -inf too: no piece can earn a positive profit
         return bounds, np.nan_to_num(slack, posinf=0.0), following
 
     def _scan_blocks(self, blocks: np.ndarray, following: np.ndarray, current, margins, value: float) -> tuple:
@@ -674,9 +680,8 @@ class StyleBehaviours(CreatorBehaviours):
     def price(self, model) -> float:
         """The myopic firm's exact best response to this round's entry prices over the (type, style)
         groups (each in outside-option order, hence ascending), with each style's marginal value:
-        with the compiled loops the block search of :meth:`StyleUniverse.best_price`, else the
-        piece scan of :class:`~abm.theory.empirical.EmpiricalSupply`, whose curve is rebuilt (one
-        pass over :class:`StyleUniverse`) only after someone changed style."""
+        the block search of :meth:`StyleUniverse.best_price` (compiled or numpy), which gives the
+        groups' supply curve's price without building the curve."""
         margins = np.concatenate([style_margins(model.lam, model.feedback, rule.betas) for rule in self.rules])
         return self._universe.best_price(self.population.style, margins, model.market.value)
 
@@ -711,10 +716,13 @@ class StyleBehaviours(CreatorBehaviours):
             self.style_stocks[k] = population.decay * self.style_stocks[k] + population.growth * rule.style_inflows()
             movers, left = rule.switch()
             self._universe.move(k, movers, left, rule.style[movers])
-        # The reported per-type marginal values: the mean over the creators' current loadings.
-        self.model._type_moments = np.array([[rule.counts @ rule.betas**r / rule.size for rule in self.rules]
-                                             for r in range(3)])
+        self.model._type_moments = self.type_moments()
         self.history.append(self._record())
+
+    def type_moments(self) -> np.ndarray:
+        """Per type, the mean of its creators' current loadings to the powers 0, 1, 2 (from the
+        per-style counts), from which the model reports each type's marginal value."""
+        return np.array([[rule.counts @ rule.betas**r / rule.size for rule in self.rules] for r in range(3)])
 
     def _sum_round(self) -> None:
         """The round's per-type sums (``population.totals()``). With the compiled loops they are
