@@ -245,16 +245,20 @@ class PieceSupply:
         top_pieces = slice(first[top], stop[top])
         candidates = self._candidates(margins, value, offset, low, top_pieces)
         floor = float(np.max(self.profit(margins, value, candidates, offset)))  # achieved: maybe a loss
-        keep = np.flatnonzero(bound >= floor - slack - PRUNE_MARGIN * abs(floor))
-        return self._pieces_of(np.union1d(keep, [top]), NEIGHBOUR_PIECES)
+        keep = bound >= floor - slack - PRUNE_MARGIN * abs(floor)
+        keep[top] = True
+        return self._pieces_of(np.flatnonzero(keep), NEIGHBOUR_PIECES)
 
     def _pieces_of(self, blocks: np.ndarray, spill: int = 0) -> np.ndarray:
-        """The pieces of ``blocks`` (ascending), each block widened by ``spill`` pieces either side."""
+        """The pieces of ``blocks`` (ascending), each block widened by ``spill`` pieces either side,
+        ascending and each once."""
         first, stop = self._blocks
+        high = np.minimum(stop[blocks] + spill, self.edges.size)
         low = np.maximum(first[blocks] - spill, 0)
-        lengths = np.minimum(stop[blocks] + spill, self.edges.size) - low
+        low[1:] = np.maximum(low[1:], high[:-1])  # a widened block may reach into the next one
+        lengths = np.maximum(high - low, 0)
         index = np.arange(lengths.sum()) + np.repeat(low - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        return np.unique(index) if spill else index
+        return index
 
     def ceiling(self, margins, value: float, exhaustive: bool = False) -> float:
         """``b = max{p : pi(p) >= 0}``: on piece ``j`` profit is ``p (A_j - p B_j)``, non-negative
