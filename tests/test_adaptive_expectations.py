@@ -16,7 +16,7 @@ from abm.simulation.dynamic_market.behaviours import BEHAVIOURS, AdaptiveExpecta
 from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.theory.behaviour_limits import Behaviour, adaptive_expectation, behaviour_rounds
 from abm.theory.fluid import model_state
-from tests.test_behaviours import _close, _docking_slope, _horizon
+from tests.test_behaviours import _close, _docking_slope, _fluid_and_best_response, _horizon
 
 WEIGHT = 0.3
 ADAPTIVE = dict(innovators_behaviour_rule="adaptive_expectations", innovators_behaviour_weight=WEIGHT,
@@ -129,10 +129,7 @@ def test_the_fluid_map_commits_the_mass_its_expectation_buys_and_pays_the_hold_u
 
 @pytest.mark.slow
 def test_adaptive_expectations_scenario_states_its_numbers():
-    scenario = resolve_scenario("adaptive_expectations")
-    dt, n = scenario.simulation.dt, scenario.simulation.n_rounds
-    fluid = behaviour_rounds(scenario.market, scenario.behaviours, dt, n)
-    best = behaviour_rounds(scenario.market, (Behaviour(), Behaviour()), dt, n)
+    scenario, fluid, best = _fluid_and_best_response("adaptive_expectations")
     assert fluid["price"].iloc[:2].tolist() == pytest.approx([0.584, 0.398], abs=1e-3)
     held_up, best = np.array(_horizon(fluid)), np.array(_horizon(best))  # price, precision, active masses
     _close(held_up, (0.423, 4.46, 0.179, 0.064), atol=(1e-3, 5e-3, 1e-3, 1e-3))

@@ -128,6 +128,14 @@ def _close(measured, expected, atol):
     assert np.all(np.abs(measured - expected) <= atol), (measured, expected)
 
 
+def _fluid_and_best_response(name: str):
+    """A shipped scenario, its behaviours' fluid rounds and best response's, over its horizon."""
+    scenario = resolve_scenario(name)
+    dt, n = scenario.simulation.dt, scenario.simulation.n_rounds
+    return (scenario, behaviour_rounds(scenario.market, scenario.behaviours, dt, n),
+            behaviour_rounds(scenario.market, (Behaviour(), Behaviour()), dt, n))
+
+
 def _horizon(frame):
     row = frame.iloc[-1]
     return row["price"], row["precision"], row["active_innovators"], row["active_rank_and_file"]
@@ -135,10 +143,7 @@ def _horizon(frame):
 
 @pytest.mark.slow
 def test_sunk_entry_scenario_states_its_numbers():
-    scenario = resolve_scenario("sunk_entry")
-    dt, n = scenario.simulation.dt, scenario.simulation.n_rounds
-    fluid = behaviour_rounds(scenario.market, scenario.behaviours, dt, n)
-    best = behaviour_rounds(scenario.market, (Behaviour(), Behaviour()), dt, n)
+    scenario, fluid, best = _fluid_and_best_response("sunk_entry")
     assert fluid["price"].iloc[0] == pytest.approx(0.744, abs=1e-3)
     assert fluid["price"].iloc[1] == pytest.approx(0.442, abs=1e-3)
     assert fluid["active_innovators"].iloc[0] == pytest.approx(0.154, abs=1e-3)
@@ -151,10 +156,7 @@ def test_sunk_entry_scenario_states_its_numbers():
 
 @pytest.mark.slow
 def test_logit_entry_scenario_states_its_numbers():
-    scenario = resolve_scenario("logit_entry")
-    dt, n = scenario.simulation.dt, scenario.simulation.n_rounds
-    fluid = behaviour_rounds(scenario.market, scenario.behaviours, dt, n)
-    best = behaviour_rounds(scenario.market, (Behaviour(), Behaviour()), dt, n)
+    scenario, fluid, best = _fluid_and_best_response("logit_entry")
     _close(_horizon(fluid), (0.051, 1.390, 0.0152, 1.39), atol=(1e-3, 1e-3, 1e-4, 5e-3))
     _close(_horizon(best), (0.121, 1.333, 0.0147, 0.43), atol=(1e-3, 1e-3, 1e-4, 5e-3))
     agents = DataMarketModel(scenario, rng=scenario.simulation.seed).run()
