@@ -1,11 +1,9 @@
-"""Chosen originality's fast round: the supply curve filtered from the merge of every possible entry
-price, the price found by the block search without any curve, and only the movers'
-characteristics rewritten, are bit for bit what they replace.
+"""Chosen originality's fast round: the price found by the block search without any curve, and
+only the movers' characteristics rewritten, are bit for bit what they replace.
 
-The reference for the curve is :meth:`EmpiricalSupply.from_sorted` on each (type, style) group's
-entry prices, as the firm's curve was built before (a merge and a binary search per piece); for
-the block search, that curve's tree search; for the characteristics, rewriting every creator of
-the type from its style.
+The reference for the price is the tree search of :meth:`EmpiricalSupply.from_sorted`'s curve of
+each (type, style) group's entry prices (a merge and a binary search per piece); for the
+characteristics, rewriting every creator of the type from its style.
 """
 
 import numpy as np
@@ -42,21 +40,6 @@ def _reference_curve(model) -> EmpiricalSupply:
     return EmpiricalSupply.from_sorted(thresholds, {"weight": weights})
 
 
-def _assert_same_curve(curve, reference) -> None:
-    assert curve.n_pieces == reference.n_pieces
-    np.testing.assert_array_equal(curve._edges, reference._edges)
-    np.testing.assert_array_equal(curve._kind_weights, reference._kind_weights)
-    for mine, theirs in zip(curve.thresholds_by_kind, reference.thresholds_by_kind):
-        np.testing.assert_array_equal(mine, theirs)
-    # The myopic price for margins of both signs and sizes, and the supply at some prices.
-    for margins in ([1.0, 1.0, 0.19], [0.3, 2.0, 0.5], [1.0, -0.2, 0.7]):
-        for value in (0.5, 3.0):
-            assert curve.best_price(margins, value) == reference.best_price(margins, value)
-    for price in np.concatenate([reference._edges[:-1:97], [0.0, 10.0]]):
-        assert curve.supply_pair(price) == reference.supply_pair(price)
-        assert curve.active_counts(price) == reference.active_counts(price)
-
-
 def _tied_model(agents: int, levels: int, rng):
     """A model whose outside options lie on a grid of dyadic numbers, with repeats, and whose menu
     costs are 1 and 4: entry prices tie within a group and across groups
@@ -69,29 +52,6 @@ def _tied_model(agents: int, levels: int, rng):
         if rule.betas.size > 1:
             rule.costs = np.array([1.0, 4.0])
     return model, population
-
-
-def test_curve_equals_the_merged_groups_with_ties():
-    """The curve filtered from the merge equals the groups' curve, on tied prices and random styles."""
-    rng = np.random.default_rng(11)
-    model, population = _tied_model(2_000, 200, rng)
-    for trial in range(3):
-        for rule in model.behaviour.rules:
-            rule.style = rng.integers(0, rule.betas.size, rule.size)
-            rule.write_characteristics()
-        reference = _reference_curve(model)
-        assert reference.n_pieces < population.size  # the ties are there
-        curve = StyleUniverse(model.behaviour.rules, population, False).supply(population.style)
-        _assert_same_curve(curve, reference)
-
-
-def test_curve_after_rounds_of_switching():
-    """After rounds in which creators switched style, the curve equals the reference."""
-    model = _model(3_000, rounds=6)
-    shares = [row["share_rank_and_file_original"] for row in model.behaviour.history]
-    assert len(set(shares)) > 1  # someone switched
-    curve = StyleUniverse(model.behaviour.rules, model.population, False).supply(model.population.style)
-    _assert_same_curve(curve, _reference_curve(model))
 
 
 def test_movers_rewrite_equals_full_rewrite():
@@ -108,9 +68,10 @@ def test_movers_rewrite_equals_full_rewrite():
         np.testing.assert_array_equal(getattr(population, name), values)
 
 
-def _price_path(agents: int, rounds: int, seed: int):
+def _price_path(agents: int, rounds: int, seed: int, compiled: bool | None = None):
+    """A chosen-originality model stepped ``rounds`` times, and the prices it posted each round."""
     scenario = resolve_scenario("chosen_originality").with_simulation(agents=agents)
-    model = DataMarketModel(scenario, rng=seed)
+    model = DataMarketModel(scenario, rng=seed, compiled=compiled)
     prices = []
     for _ in range(rounds):
         model.step()
@@ -120,13 +81,11 @@ def _price_path(agents: int, rounds: int, seed: int):
 
 def test_prices_equal_rebuilding_from_the_groups(monkeypatch):
     """A run whose firm prices against the reference curve (rebuilt from the groups every round) posts
-    the same prices every round as the run that prices by the block search (or, without numba, on the
-    filtered curve), bit for bit."""
+    the same prices every round as the run that prices by the block search, bit for bit."""
     from abm.simulation.dynamic_market import originality
 
     fast, fast_prices = _price_path(2_000, 12, seed=5)
     models = []
-    monkeypatch.setattr(originality.StyleUniverse, "supply", lambda universe, current: _reference_curve(models[0]))
     monkeypatch.setattr(originality.StyleUniverse, "best_price", lambda universe, current, margins, value:
                         _reference_curve(models[0]).best_price(margins, value))
     monkeypatch.setattr(DataMarketModel, "step", _recording_step(DataMarketModel.step, models))
@@ -157,16 +116,8 @@ def test_compiled_round_equals_numpy_round():
     the price and stocks carry that error through a well-conditioned fixed point (1e-12 leaves a
     factor of 4.5). Entry decisions and style choices are integers: equal exactly.
     """
-    scenario = resolve_scenario("chosen_originality").with_simulation(agents=1_000)
-    runs = []
-    for compiled in (False, True):
-        model = DataMarketModel(scenario, rng=7, compiled=compiled)
-        prices = []
-        for _ in range(15):
-            model.step()
-            prices.append(np.asarray(model.firm.prices, dtype=float).copy())
-        runs.append((model, np.array(prices)))
-    (numpy_model, numpy_prices), (fast_model, fast_prices) = runs
+    (numpy_model, numpy_prices), (fast_model, fast_prices) = (_price_path(1_000, 15, 7, compiled)
+                                                              for compiled in (False, True))
     assert fast_model.behaviour.rules[1].compiled and not numpy_model.behaviour.rules[1].compiled
     np.testing.assert_allclose(fast_prices, numpy_prices, rtol=1e-12, atol=0)
     fast_history, numpy_history = (pd.DataFrame(m.behaviour.history) for m in (fast_model, numpy_model))
@@ -187,7 +138,7 @@ MARGINS = ([1.0, 1.0, 0.19], [0.3, 2.0, 0.5], [1.0, -0.2, 0.7], [0.0, 0.0, 0.0],
 def test_block_search_gives_the_curves_price(compiled, block):
     """The block search (no curve built) posts the curve's best price, bit for bit, for margins of
     both signs and sizes, on tied dyadic entry prices with random styles; blocks of one entry up to
-    more than the whole merge. The reference is the tree search of the curve filtered from the merge."""
+    more than the whole merge. The reference is the tree search of the groups' curve."""
     rng = np.random.default_rng(block)
     model, population = _tied_model(600, 100, rng)
     checked = 0
@@ -196,7 +147,7 @@ def test_block_search_gives_the_curves_price(compiled, block):
             rule.style = rng.integers(0, rule.betas.size, rule.size) if trial else np.zeros(rule.size, dtype=np.int64)
             rule.write_characteristics()
         universe = StyleUniverse(model.behaviour.rules, population, compiled, block=block)
-        curve = universe.supply(population.style)
+        curve = _reference_curve(model)
         for margins in MARGINS:
             for value in (0.5, 3.0, 40.0):
                 expected = curve.best_price(margins, value)
@@ -232,10 +183,9 @@ def _synthetic_universe(values, weights, held, block: int, compiled: bool = Fals
     universe.group = np.concatenate([np.full(n, g, dtype=np.int8) for g, n in enumerate(sizes)])[order]
     universe.creator = np.arange(sum(sizes), dtype=np.int64)[order]
     universe.style = np.ones(sum(sizes), dtype=np.int64)
-    universe.sums = [np.concatenate([[0.0], np.cumsum(np.full(n, w))]) for n, w in zip(sizes, weights)]
-    universe.sizes, universe.compiled, universe.block = sizes, compiled, block
+    universe.compiled, universe.block = compiled, block
     current = np.concatenate(held).astype(np.int64)
-    universe._build_search(order, current)
+    universe._build_search(order, current, sizes, weights)
     reference = EmpiricalSupply.from_sorted([v[h] for v, h in zip(values, held)],
                                             {"weight": [np.full(int(h.sum()), w) for h, w in zip(held, weights)]})
     return universe, current, reference

@@ -40,7 +40,6 @@ from __future__ import annotations
 import numpy as np
 
 from abm.simulation.dynamic_market.behaviours import BEHAVIOURS, CreatorBehaviours, EntryRule
-from abm.theory.empirical import EmpiricalSupply
 from abm.theory.fluid import PricingContext
 from abm.theory.originality import initial_styles, style_margins, style_payoffs
 from abm.theory.supply import entry_price
@@ -86,13 +85,17 @@ class ChosenOriginality(EntryRule):
         self.style = initial_styles(self.size, self.betas.size)
         self.pending = self.style.copy()  # equal to the styles between rounds; revisers' new style within one
         self.counts = np.bincount(self.style, minlength=self.betas.size)  # creators per style
-        self.compiled = False  # decide over the arrays in one compiled pass (set by StyleBehaviours)
         self._inflows = None  # this round's effort per style, when the compiled pass summed it
         self.sums = None  # the round's sums over the type, when the compiled pass made them
         self._movers = np.empty(self.size, dtype=np.int64)
         self._moving = None  # how many creators the compiled pass saw revise (their positions in _movers)
         self.draws = np.ones(self.size)
         self.best, self.payoffs = 0, np.zeros(self.betas.size)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the type decides over the arrays in one compiled pass (:meth:`decide_and_store`)."""
+        return self.population.compiled
 
     @property
     def draws_numbers(self) -> bool:
@@ -137,24 +140,28 @@ class ChosenOriginality(EntryRule):
         if self.draws[local] < self.rate and self.payoffs[self.best] > self.payoffs[style]:
             self.pending[local] = self.best
 
-    def decide_all(self, store: bool = False) -> None:
-        """Every creator's entry, effort and revision over the arrays; with ``store`` (compiled
-        only) also its stock update, the per-style inflows, the movers and the type's sums of the
-        round, in the same pass."""
+    def _revision(self) -> tuple:
+        """The styles whose creators would move this round, and whether anyone can."""
+        worse = self.payoffs[self.best] > self.payoffs
+        return worse, self.rate > 0.0 and bool(np.any(worse & (self.counts > 0)))
+
+    def decide_and_store(self) -> None:
+        """:meth:`decide_all` and the stock update, with the per-style inflows, the movers and the
+        type's sums of the round, in one compiled pass (:func:`_decide_styles`)."""
         population, segment = self.population, slice(self.start, self.stop)
-        worse = self.payoffs[self.best] > self.payoffs  # the styles whose creators would move
-        revising = self.rate > 0.0 and bool(np.any(worse & (self.counts > 0)))
-        if store:  # the same decisions, the per-style sums of style_inflows and the round's sums, in one pass
-            if not self.compiled:
-                raise ValueError("decide_all(store=True) needs the compiled loops")
-            self._inflows, self.sums = np.zeros(self.betas.size), np.empty(7)
-            self._moving = _decide_styles_compiled(
-                population.offered[segment], population.entry_price[segment], population.cost[segment],
-                population.beta[segment], population.outside_option[segment], population.active[segment],
-                population.effort[segment], self.style, self.draws, self.rate if revising else 0.0, worse,
-                self.best, self.pending, self._inflows, self._movers, self.sums, population.stock[segment],
-                float(population.type_mass[self.k]), population.decay, population.growth)
-            return
+        worse, revising = self._revision()
+        self._inflows, self.sums = np.zeros(self.betas.size), np.empty(7)
+        self._moving = _decide_styles_compiled(
+            population.offered[segment], population.entry_price[segment], population.cost[segment],
+            population.beta[segment], population.outside_option[segment], population.active[segment],
+            population.effort[segment], self.style, self.draws, self.rate if revising else 0.0, worse,
+            self.best, self.pending, self._inflows, self._movers, self.sums, population.stock[segment],
+            float(population.type_mass[self.k]), population.decay, population.growth)
+
+    def decide_all(self) -> None:
+        """Every creator's entry, effort and revision over the arrays."""
+        population, segment = self.population, slice(self.start, self.stop)
+        worse, revising = self._revision()
         offered = population.offered[segment]
         active = self.enters(offered, segment)
         population.active[segment] = active
@@ -386,77 +393,59 @@ class StyleUniverse:
     """Every entry price a creator could have, one per (creator, style of its type's menu), merged once.
 
     The (type, style) groups of the firm's supply curve are each a subsequence of this merge (the
-    creators currently in that style, in outside-option order).
-
-    * :meth:`supply` filters the merge into the curve :class:`~abm.theory.empirical.EmpiricalSupply`
-      (bit for bit the one :meth:`~abm.theory.empirical.EmpiricalSupply.from_sorted` builds from the
-      groups) in one pass: the reference the tests price against.
-    * :meth:`best_price`, what the model uses, never builds the curve. The merge is cut into blocks
-      of about :data:`STYLE_BLOCK` entries (equal prices never straddle two), and each group's count
-      of current members up to the end of every block is kept (``ends``) and moved when creators
-      switch (:meth:`move`: the movers' blocks, then a running sum over blocks). Each piece of the
-      curve belongs to the block holding its first price; for the pieces of block ``b`` the
-      active set's value is at most ``A_end`` (all held entries up to ``b``'s end) and its weight
-      at least ``B_start`` (those before ``b``), so their profit is at most ``p (A_end - p B_start)``
-      over their price range: branch and bound over the blocks, the survivors scanned entry by
-      entry with the arithmetic of the piece scan, so the price is the curve's, bit for bit
-      (``tests/test_originality_speed.py``: random universes with ties, and model runs).
+    creators currently in that style, in outside-option order). :meth:`best_price` prices against
+    that curve without building it. The merge is cut into blocks of about :data:`STYLE_BLOCK`
+    entries (equal prices never straddle two), and each group's count of current members up to
+    the end of every block is kept (``ends``) and moved when creators switch (:meth:`move`: the
+    movers' blocks, then a running sum over blocks). Each piece of the curve belongs to the block
+    holding its first price; for the pieces of block ``b`` the active set's value is at most
+    ``A_end`` (all held entries up to ``b``'s end) and its weight at least ``B_start`` (those
+    before ``b``), so their profit is at most ``p (A_end - p B_start)`` over their price range:
+    branch and bound over the blocks, the survivors scanned entry by entry with the arithmetic of
+    the piece scan, so the price is bit for bit that of
+    :meth:`~abm.theory.empirical.EmpiricalSupply.from_sorted`'s curve of the groups
+    (``tests/test_originality_speed.py``: random universes with ties, and model runs).
 
     The entry prices are :func:`~abm.theory.supply.entry_price` of the creators' own outside
-    options and costs; ``sums[g][c]`` is group ``g``'s weight over its ``c`` cheapest members, a
+    options and costs; ``sums[g, c]`` is group ``g``'s weight over its ``c`` cheapest members, a
     running sum as :meth:`~abm.theory.empirical.EmpiricalSupply.from_sorted` makes it.
     """
 
     def __init__(self, rules, population, compiled: bool, block: int = STYLE_BLOCK) -> None:
-        values, group, creator, style, self.sums, self.sizes = [], [], [], [], [], []
+        values, group, creator, style, sizes, weights = [], [], [], [], [], []
         self.first_group = []  # each rule's first group
         for rule in rules:
-            self.first_group.append(len(self.sums))
+            self.first_group.append(len(sizes))
             for j, cost in enumerate(rule.costs):
                 values.append(entry_price(rule.options, cost))
-                group.append(np.full(rule.size, len(self.sums), dtype=np.int8))
+                group.append(np.full(rule.size, len(sizes), dtype=np.int8))
                 creator.append(np.arange(rule.start, rule.stop, dtype=np.int64))
                 style.append(np.full(rule.size, j, dtype=population.style.dtype))
-                sums = np.empty(rule.size + 1)  # the running sums from_sorted makes of the group's weights
-                sums[0] = 0.0
-                np.cumsum(np.full(rule.size, population.type_mass[rule.k] / cost), out=sums[1:])
-                self.sums.append(sums)
-                self.sizes.append(rule.size)
-        if len(self.sums) > np.iinfo(np.int8).max:
-            raise ValueError(f"chosen_originality supports at most 127 (type, style) groups, got {len(self.sums)}")
+                sizes.append(rule.size)
+                weights.append(population.type_mass[rule.k] / cost)
+        if len(sizes) > np.iinfo(np.int8).max:
+            raise ValueError(f"chosen_originality supports at most 127 (type, style) groups, got {len(sizes)}")
         values = np.concatenate(values)
         order = np.argsort(values, kind="stable")
         self.values = values[order]
         self.group, self.creator, self.style = (np.concatenate(a)[order] for a in (group, creator, style))
         self.compiled = bool(compiled and numba is not None)
         self.block = int(block)
-        self._build_search(order, population.style)
-
-    # --- the curve (the reference) -----------------------------------------------------------
-
-    def supply(self, current) -> EmpiricalSupply:
-        """The firm's supply curve when creator ``i`` is in style ``current[i]`` (population index)."""
-        kept = current[self.creator] == self.style
-        values, group = self.values[kept], self.group[kept]
-        last = np.empty(values.size, dtype=bool)
-        np.greater(values[1:], values[:-1], out=last[:-1])
-        if values.size:
-            last[-1] = True
-        members = [group == g for g in range(len(self.sums))]
-        thresholds = [values[member] for member in members]
-        counts = [np.cumsum(member)[last] for member in members]
-        return EmpiricalSupply.from_pieces(thresholds, {"weight": self.sums}, values[last], counts=counts)
+        self._build_search(order, population.style, sizes, weights)
 
     # --- the price without the curve -----------------------------------------------------------
 
-    def _build_search(self, order: np.ndarray, current) -> None:
-        """Where each (group, member) sits in the merge, the running sums as one array, and ``ends``."""
+    def _build_search(self, order: np.ndarray, current, sizes: list, weights: list) -> None:
+        """Where each (group, member) sits in the merge (``order`` sorted the groups' entries, group
+        after group, of ``sizes`` members with effort weights ``weights``), each group's running
+        sums of its weights, the blocks and ``ends``."""
         self.position = np.empty(order.size, dtype=np.int64)  # group g's member i: position[offset[g] + i]
         self.position[order] = np.arange(order.size)
-        self.offset = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
-        self._sums = np.zeros((len(self.sums), max(self.sizes) + 1))
-        for g, sums in enumerate(self.sums):
-            self._sums[g, :sums.size] = sums
+        self.offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.n_groups = len(sizes)
+        self.sums = np.zeros((self.n_groups, max(sizes) + 1))  # padded with 0 past a group's size (never read)
+        for g, (size, weight) in enumerate(zip(sizes, weights)):
+            np.cumsum(np.full(size, weight), out=self.sums[g, 1:size + 1])
         self.starts = self._block_starts()
         self.n_blocks = self.starts.size - 1
         self.ends = self.block_counts(current)
@@ -485,7 +474,7 @@ class StyleUniverse:
         counted afresh (``(groups, blocks)``; :meth:`move` keeps it without a recount)."""
         held = np.flatnonzero(current[self.creator] == self.style)
         cells = self.group[held].astype(np.int64) * self.n_blocks + self._block_of(held)
-        counts = np.bincount(cells, minlength=len(self.sums) * self.n_blocks).reshape(len(self.sums), self.n_blocks)
+        counts = np.bincount(cells, minlength=self.n_groups * self.n_blocks).reshape(self.n_groups, self.n_blocks)
         return np.cumsum(counts, axis=1)
 
     def move(self, rule_index: int, movers: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
@@ -493,13 +482,13 @@ class StyleUniverse:
         if movers.size == 0:
             return
         first = self.first_group[rule_index]
-        n_cells = len(self.sums) * self.n_blocks
+        n_cells = self.n_groups * self.n_blocks
         change = np.zeros(n_cells, dtype=np.int64)
         for styles, sign in ((old, -1), (new, 1)):
             groups = first + styles
             blocks = self._block_of(self.position[self.offset[groups] + movers])
             change += sign * np.bincount(groups * self.n_blocks + blocks, minlength=n_cells)
-        self.ends += np.cumsum(change.reshape(len(self.sums), self.n_blocks), axis=1)
+        self.ends += np.cumsum(change.reshape(self.n_groups, self.n_blocks), axis=1)
 
     def best_price(self, current, margins, value: float) -> float:
         """The myopic price against the groups' current entry prices (group ``g``'s marginal value
@@ -513,7 +502,7 @@ class StyleUniverse:
         monotone = bool(np.all(margins >= 0.0))
         if self.compiled:
             return float(_style_best_price_compiled(self.values, self.group, self.creator, self.style, current,
-                                                    self.starts, self.ends, self._sums, margins, float(value),
+                                                    self.starts, self.ends, self.sums, margins, float(value),
                                                     monotone))
         bounds, slack, following = self._block_bounds(margins, float(value), monotone)
         top = int(np.argmax(bounds))
@@ -532,7 +521,7 @@ class StyleUniverse:
         below = np.zeros_like(ends)
         below[:, 1:] = ends[:, :-1]
         rows = np.arange(ends.shape[0])[:, None]
-        at_end, at_start = self._sums[rows, ends], self._sums[rows, below]
+        at_end, at_start = self.sums[rows, ends], self.sums[rows, below]
         valuable = margins[0] * at_end[0]
         for g in range(1, ends.shape[0]):
             valuable += margins[g] * at_end[g]
@@ -580,15 +569,15 @@ class StyleUniverse:
         for position in np.flatnonzero(closing):
             end[position] = self._first_held(int(following[blocks[block_of[position]]]), current)
         previous = np.where(blocks > 0, blocks - 1, 0)
-        rows = np.empty((len(self.sums), int(last.sum())))
-        for g in range(len(self.sums)):
+        rows = np.empty((self.n_groups, int(last.sum())))
+        for g in range(self.n_groups):
             member = group == g
             running = np.cumsum(member)
             block_start = np.flatnonzero(np.append(True, block_of[1:] != block_of[:-1]))
             within = running - np.repeat(running[block_start] - member[block_start], np.diff(np.append(block_start,
                                                                                                          index.size)))
             before = np.where(blocks > 0, self.ends[g, previous], 0)[block_of]
-            rows[g] = self._sums[g, (before + within)[last]]
+            rows[g] = self.sums[g, (before + within)[last]]
         start, end = values[last], end[last]
         valuable = margins[0] * rows[0]
         for g in range(1, rows.shape[0]):
@@ -644,8 +633,6 @@ class StyleBehaviours(CreatorBehaviours):
         self.style_stocks = [np.zeros(rule.betas.size) for rule in self.rules]
         self.history: list = []
         self._universe = StyleUniverse(self.rules, population, model.compiled)  # every entry price a creator could have
-        for rule in self.rules:
-            rule.compiled = bool(model.compiled and numba is not None)
 
     def _per_creator_characteristics(self) -> None:
         """Loadings and costs per creator, following the styles; the initial stocks keep the types' loadings."""
@@ -671,11 +658,11 @@ class StyleBehaviours(CreatorBehaviours):
     def step_all(self) -> None:
         """Every creator's decision and stock update over the arrays; with the compiled loops one
         pass per type (the same arithmetic as deciding, then updating the stocks)."""
-        if not all(rule.compiled for rule in self.rules):
+        if not self.population.compiled:
             super().step_all()
             return
         for rule in self.rules:
-            rule.decide_all(store=True)
+            rule.decide_and_store()
 
     def price(self, model) -> float:
         """The myopic firm's exact best response to this round's entry prices over the (type, style)
