@@ -76,13 +76,6 @@ class _Cumulative:
         self.sums[0] = 0.0
         np.cumsum(column, out=self.sums[1:])
 
-    @classmethod
-    def from_sums(cls, sums) -> "_Cumulative":
-        """A per-creator column given by its running sums (``sums[0] = 0``)."""
-        cumulative = cls.__new__(cls)
-        cumulative.value, cumulative.sums = None, np.asarray(sums, dtype=float)
-        return cumulative
-
     def __call__(self, count):
         if self.sums is None:
             return count * self.value
@@ -142,68 +135,31 @@ class EmpiricalSupply:
         supply._build(list(thresholds), columns)
         return supply
 
-    @classmethod
-    def from_pieces(cls, thresholds, sums: dict, piece_start, counts=None, weights=None) -> "EmpiricalSupply":
-        """Build from a merge the caller has already made (bit for bit :meth:`from_sorted`'s curve).
-
-        ``thresholds`` as in :meth:`from_sorted`; ``sums`` maps a column's name to one running
-        sum per type (``sums[c]`` is the column's sum over the type's ``c`` cheapest creators,
-        ``sums[0] = 0``: ``np.cumsum`` of the column after a zero; it may run past the type's
-        size); ``piece_start`` the distinct entry prices of all types ascending; ``counts[k][j]``
-        how many of type ``k``'s entry prices are ``<= piece_start[j]``. Skips the merge and
-        the binary search of every piece in every type. Instead of ``counts`` the caller may give
-        ``weights``, an array ``(types, pieces)`` of ``sums["weight"][k][counts[k][j]]`` (kept,
-        not copied); curves with loading columns need ``counts``.
-        """
-        if (counts is None) == (weights is None):
-            raise ValueError("from_pieces needs exactly one of counts and weights")
-        if counts is None and "weight_beta" in sums:
-            raise ValueError("from_pieces needs counts (not weights) when the curve has loading columns")
-        supply = cls.__new__(cls)
-        cumulatives = {name: [_Cumulative.from_sums(s) for s in per_kind] for name, per_kind in sums.items()}
-        supply._assemble(list(thresholds), cumulatives, np.asarray(piece_start, dtype=float), counts, weights)
-        return supply
-
     # --- construction ------------------------------------------------------------------------
 
     def _build(self, thresholds: list, columns: dict) -> None:
-        thresholds = [np.asarray(t, dtype=float) for t in thresholds]
-        total = int(sum(t.size for t in thresholds))
+        self.n_kinds = len(thresholds)
+        self.thresholds_by_kind = [np.asarray(t, dtype=float) for t in thresholds]
+        self._columns = {name: [_Cumulative(c) for c in per_kind] for name, per_kind in columns.items()}
+        self._loadings = "weight_beta" in self._columns
+        total = int(sum(t.size for t in self.thresholds_by_kind))
+        self._last_best = None
         # The global entry-price order: where each type's creators fall in it, piece by piece.
-        merged = np.concatenate(thresholds) if len(thresholds) > 1 else thresholds[0].copy()
+        merged = np.concatenate(self.thresholds_by_kind) if self.n_kinds > 1 else self.thresholds_by_kind[0].copy()
         merged.sort(kind="stable")
         last_of_group = np.empty(total, dtype=bool)
         np.greater(merged[1:], merged[:-1], out=last_of_group[:-1])
         if total:
             last_of_group[-1] = True
-        piece_start = merged[last_of_group]
-        del merged, last_of_group
-        counts = [np.searchsorted(t, piece_start, side="right") for t in thresholds]
-        cumulatives = {name: [_Cumulative(c) for c in per_kind] for name, per_kind in columns.items()}
-        self._assemble(thresholds, cumulatives, piece_start, counts)
-
-    def _assemble(self, thresholds: list, cumulatives: dict, piece_start: np.ndarray, counts, weights=None) -> None:
-        """The curve from each type's sorted entry prices, its columns' running sums, the pieces'
-        starts and each type's count of active creators at every piece start (or, without
-        loading columns, each type's weight there)."""
-        self.n_kinds = len(thresholds)
-        self.thresholds_by_kind = [np.asarray(t, dtype=float) for t in thresholds]
-        self._columns = cumulatives
-        self._loadings = "weight_beta" in self._columns
-        total = int(sum(t.size for t in self.thresholds_by_kind))
-        self._last_best = None
         # _edges[j] is where piece j starts; _edges[n_pieces] = inf closes the last piece.
-        self.n_pieces = int(piece_start.size)
+        self.n_pieces = int(np.count_nonzero(last_of_group))
         self._edges = np.empty(self.n_pieces + 1)
-        self._edges[:-1] = piece_start
+        self._edges[:-1] = merged[last_of_group]
         self._edges[-1] = np.inf
+        del merged, last_of_group
         self._piece_start = self._edges[:-1]
-        if weights is not None:
-            self._kind_weights = weights
-        else:
-            self._kind_weights = np.empty((self.n_kinds, self.n_pieces))
-            for k in range(self.n_kinds):
-                self._kind_weights[k] = self._columns["weight"][k](counts[k])
+        counts = [np.searchsorted(t, self._piece_start, side="right") for t in self.thresholds_by_kind]
+        self._kind_weights = np.array([self._columns["weight"][k](counts[k]) for k in range(self.n_kinds)])
         if self._loadings:
             # Value rows: the global loading moments; the total weight is the first.
             self._rows = np.zeros((3, self.n_pieces))
@@ -247,6 +203,16 @@ class EmpiricalSupply:
         for k in range(1, self.n_kinds):
             total = total + self._rows[k][selection]
         return total
+
+    @property
+    def piece_starts(self) -> np.ndarray:
+        """Where each piece of constant active weight starts: the distinct entry prices, ascending (read only)."""
+        return self._piece_start
+
+    @property
+    def piece_weights(self) -> np.ndarray:
+        """Each type's active effort weight on every piece, ``(types, pieces)`` (read only)."""
+        return self._kind_weights
 
     # --- supply and aggregates ---------------------------------------------------------------
 

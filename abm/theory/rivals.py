@@ -173,10 +173,7 @@ class PieceSupply:
 
     def __init__(self, supply) -> None:
         self.supply = supply
-        thresholds = supply.thresholds_by_kind
-        self.edges = np.unique(np.concatenate(thresholds))
-        self.weights = np.array([supply.cumulative("weight", k, np.searchsorted(t, self.edges, side="right"))
-                                 for k, t in enumerate(thresholds)], dtype=float).reshape(len(thresholds), -1)
+        self.edges, self.weights = supply.piece_starts, supply.piece_weights  # the curve's own pieces
         self.ends = np.append(self.edges[1:], np.inf)
         self.total_weight = self.weights.sum(axis=0)
         first = np.arange(0, self.edges.size, PIECE_BLOCK)
