@@ -18,11 +18,11 @@ from abm.scenario import Scenario
 from abm.simulation.run import simulate, summarise
 from abm.theory.planner import planner_bound
 from abm.theory.static import InformationMarket, social_optimum
-from abm.theory.welfare import outside_option_check, welfare_accounts
+from abm.theory.welfare import outside_option_check, rival_welfare_accounts, welfare_accounts
 
 __all__ = ["compare_static", "compare_dynamic", "DynamicComparison", "format_static_comparison",
            "format_dynamic_comparison", "structures", "structure_label", "refusal", "present_values",
-           "rival_welfare_accounts", "structure_table", "RIVAL_FIRMS", "PV_COLUMNS", "STRUCTURE_COLUMNS", "format_structure_table", "behaviour_scenario", "with_behaviour", "compare_behaviours",
+           "rival_welfare_accounts", "structure_table", "RIVAL_FIRMS", "PV_COLUMNS", "STRUCTURE_COLUMNS", "format_structure_table", "behaviour_scenario", "behaviour_rules", "with_behaviour", "compare_behaviours",
            "BEHAVIOUR_TABLE_COLUMNS", "format_behaviour_comparison", "plot_behaviour_regimes"]
 
 def compare_static(market: InformationMarket, settings: RegimeSettings | None = None) -> pd.DataFrame:
@@ -207,64 +207,6 @@ def present_values(result) -> dict:
     return {"pv_welfare": accounts.present_value["welfare"], **values, "below_outside_option": below}
 
 
-def rival_welfare_accounts(trajectory: pd.DataFrame, market, firms: int, settings=None, dt: float | None = None):
-    r"""Present-value welfare of a rival-firms trajectory (``docs/welfare.md``, rival AI firms).
-
-    The consumers of AI services are one market, shared equally by the ``F`` firms (the
-    duopoly in the product market behind the myopic firm of the market-design paper,
-    footnote 18): firm ``f``'s model serves ``1/F`` of them, so the service is
-    ``(s / F) sum_f P_f``, the firms' mean precision, never their sum (which would count
-    every consumer ``F`` times). Costs and transfers are the market's. Computed as the sum
-    over firms of :func:`~abm.theory.welfare.welfare_accounts` of firm ``f``'s view of the
-    market: its own precision and stocks, its share of each round's inflows (1 under
-    non-exclusive licences, the winners' split under exclusive ones, which also feeds its
-    stocks after the horizon), service value ``s / F`` and ``1/F`` of every transfer and
-    surplus. Every term is linear in those, so the sum is the market's accounts; at
-    ``F = 1`` it is :func:`~abm.theory.welfare.welfare_accounts` itself.
-
-    Parameters
-    ----------
-    trajectory : DataFrame
-        Every round of a rival-firms run (:func:`~abm.theory.rivals.rival_columns`).
-    market : DynamicMarket
-    firms : int
-    settings : WelfareSettings, optional
-    dt : float, optional
-
-    Returns
-    -------
-    WelfareAccounts
-        Flows, present values and terminal values summed over the firms' views; ``end_stocks``
-        the firms' mean.
-    """
-    import dataclasses
-
-    from abm.theory.welfare import PARTIES, WelfareAccounts, WelfareSettings
-
-    settings = settings or WelfareSettings()
-    scaled = dataclasses.replace(settings, service_value=settings.value(market) / firms)
-    shared = ["firm_transfer", "surplus_innovators", "surplus_rank_and_file", "intermediary_balance"]
-    views = []
-    for f in range(1, firms + 1):
-        share = trajectory[f"share_firm_{f}"]
-        view = trajectory.assign(
-            precision=trajectory[f"precision_firm_{f}"],
-            stock_innovators=trajectory[f"stock_innovators_firm_{f}"],
-            stock_rank_and_file=trajectory[f"stock_rank_and_file_firm_{f}"],
-            active_innovators=trajectory["active_innovators"] * share,  # firm f's inflows: its share
-            active_rank_and_file=trajectory["active_rank_and_file"] * share,
-            **{column: trajectory[column] / firms for column in shared})
-        views.append(welfare_accounts(view, market, scaled, dt))
-    first = views[0]
-    summed = [name for name in first.flows.columns if name not in ("time", "weight")]
-    flows = first.flows.copy()
-    flows[summed] = sum(view.flows[summed] for view in views)
-    total = {name: sum(view.present_value[name] for view in views) for name in (*PARTIES, "welfare")}
-    terminal = {name: sum(view.terminal[name] for view in views) for name in (*PARTIES, "welfare")}
-    return WelfareAccounts(flows=flows, present_value=total, terminal=terminal, end_time=first.end_time,
-                           end_stocks=np.mean([view.end_stocks for view in views], axis=0), settings=settings)
-
-
 def planner_welfare(scenario: Scenario) -> float:
     """The dynamic planner's present-value welfare on the scenario's round grid: an upper bound
     for every regime (:func:`abm.theory.planner.planner_bound`; ``nan`` for distributed characteristics)."""
@@ -376,6 +318,14 @@ def behaviour_scenario(rule: str) -> str | None:
     return None
 
 
+def behaviour_rules() -> list[tuple[str, str]]:
+    """``(rule, shipped scenario)`` for every rule of the registry but best response that a shipped scenario shows."""
+    from abm.simulation.dynamic_market.behaviours import BEHAVIOURS
+
+    found = [(rule, behaviour_scenario(rule)) for rule in BEHAVIOURS if rule != "best_response"]
+    return [(rule, name) for rule, name in found if name is not None]
+
+
 def with_behaviour(scenario: Scenario, rule: str) -> Scenario:
     """``scenario`` with the creators' behaviours of ``rule``'s shipped scenario (:func:`behaviour_scenario`):
     each type follows what it follows there, with the same parameters (``logit``, ``sunk_entry``,
@@ -414,12 +364,9 @@ def compare_behaviours(scenario: Scenario, rules=None, regimes=None, seed: int |
     the model refuses (a rule that does not run under a regime) is a row of ``nan`` whose ``note``
     is the model's message.
     """
-    from abm.simulation.dynamic_market.behaviours import BEHAVIOURS
-
     if seed is not None:
         scenario = scenario.with_simulation(seed=seed)
-    rules = list(rules) if rules is not None else [r for r in BEHAVIOURS
-                                                   if r == "best_response" or behaviour_scenario(r)]
+    rules = list(rules) if rules is not None else ["best_response", *(rule for rule, _ in behaviour_rules())]
     regimes = list(regimes) if regimes is not None else list(REGIMES)
     pairs = [(rule, regime) for rule in rules for regime in regimes]
     if progress:

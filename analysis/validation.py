@@ -37,7 +37,7 @@ from scipy import integrate, optimize, stats
 
 __all__ = ["Check", "Departure", "IDENTITY", "THEOREM", "EMERGENT", "KINDS", "STATE", "population_convergence",
            "round_length_convergence", "finite_population_bias", "learning_firm_regret", "run_checks",
-           "run_departures", "write_report", "behaviour_rules", "behaviour_convergence", "BEHAVIOUR_EXPONENTS",
+           "run_departures", "write_report", "behaviour_convergence", "BEHAVIOUR_EXPONENTS",
            "SLOWEST_EXPONENT"]
 
 IDENTITY = "identity"
@@ -671,15 +671,6 @@ BEHAVIOUR_REPLICATIONS = (4, 3)
 BEHAVIOUR_HORIZON = 25.0
 
 
-def behaviour_rules() -> list[tuple[str, str]]:
-    """``(rule, shipped scenario)`` for every rule of the registry but best response that a shipped scenario shows."""
-    from abm.simulation.dynamic_market.behaviours import BEHAVIOURS
-    from analysis.comparison import behaviour_scenario
-
-    found = [(rule, behaviour_scenario(rule)) for rule in BEHAVIOURS if rule != "best_response"]
-    return [(rule, name) for rule, name in found if name is not None]
-
-
 def behaviour_convergence(name: str, populations, replications: int, seed: int,
                           horizon: float = BEHAVIOUR_HORIZON) -> dict:
     """Sup-distance over the rounds of precision between the agents and the behaviour's fluid map, by population.
@@ -709,6 +700,7 @@ def behaviour_convergence(name: str, populations, replications: int, seed: int,
 def _behaviour_group(out: Path, quick: bool, seed: int) -> list[Check]:
     """Per behaviour: the agents dock with its fluid map, at the rate derived where one is (emergent)."""
     from abm.theory.fluid import SupplyAssumptionWarning
+    from analysis.comparison import behaviour_rules
 
     populations = BEHAVIOUR_POPULATIONS[quick]
     replications = BEHAVIOUR_REPLICATIONS[quick]
@@ -777,7 +769,7 @@ def _behaviour_departures(quick: bool, seed: int) -> list[Departure]:
     """Each behaviour against best response on the same agents (paired seeds), its shipped scenario at the horizon."""
     from abm.simulation.run import confidence_interval, replication_seeds, simulate, summarise
     from abm.scenario import resolve_scenario
-    from analysis.comparison import with_behaviour
+    from analysis.comparison import behaviour_rules, with_behaviour
 
     replications = 2 if quick else 4
     departures = []
@@ -787,8 +779,10 @@ def _behaviour_departures(quick: bool, seed: int) -> list[Departure]:
             scenario = scenario.with_simulation(agents=300)
         best = with_behaviour(scenario, "best_response")
         pairs = []
-        for child in replication_seeds(seed, replications):
-            pairs.append((summarise(simulate(scenario, seed=child)), summarise(simulate(best, seed=child))))
+        for index, child in enumerate(replication_seeds(seed, replications)):
+            fluid = index == 0  # the fluid maps do not depend on the seed: solved once, read from the first pair
+            pairs.append((summarise(simulate(scenario, seed=child, fluid=fluid)),
+                          summarise(simulate(best, seed=child, fluid=fluid))))
         for quantity, label in _BEHAVIOUR_QUANTITIES:
             chosen = np.array([b[quantity] for b, _ in pairs])
             reference = np.array([r[quantity] for _, r in pairs])

@@ -148,7 +148,8 @@ def test_compare_behaviours_table_has_one_row_per_behaviour_and_regime():
 
 def test_validate_has_a_section_per_behaviour_of_the_registry():
     """``abm validate`` covers every rule with a shipped scenario, and its convergence fit reads the runs."""
-    from analysis.validation import behaviour_convergence, behaviour_rules
+    from analysis.comparison import behaviour_rules
+    from analysis.validation import behaviour_convergence
 
     assert [rule for rule, _ in behaviour_rules()] == RULES
     fit = behaviour_convergence("logit_entry", populations=(40, 160), replications=2, seed=5, horizon=2.0)

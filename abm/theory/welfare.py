@@ -56,6 +56,7 @@ value, and for a planner who chooses the final prices it is self-consistent. It 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -82,6 +83,7 @@ __all__ = [
     "capitalisation_factor",
     "terminal_values",
     "welfare_accounts",
+    "rival_welfare_accounts",
     "outside_option_check",
 ]
 
@@ -413,3 +415,57 @@ def outside_option_check(accounts: WelfareAccounts, firm_outside: float = 0.0,
     scale = float(accounts.flows["weight"] @ accounts.flows["service"].abs()) + abs(outside["firm"])
     table["below"] = table["margin"] < -tolerance * scale
     return table
+
+
+def rival_welfare_accounts(trajectory: pd.DataFrame, market, firms: int, settings=None, dt: float | None = None):
+    r"""Present-value welfare of a rival-firms trajectory (``docs/welfare.md``, rival AI firms).
+
+    The consumers of AI services are one market, shared equally by the ``F`` firms (the
+    duopoly in the product market behind the myopic firm of the market-design paper,
+    footnote 18): firm ``f``'s model serves ``1/F`` of them, so the service is
+    ``(s / F) sum_f P_f``, the firms' mean precision, never their sum (which would count
+    every consumer ``F`` times). Costs and transfers are the market's. Computed as the sum
+    over firms of :func:`welfare_accounts` of firm ``f``'s view of the
+    market: its own precision and stocks, its share of each round's inflows (1 under
+    non-exclusive licences, the winners' split under exclusive ones, which also feeds its
+    stocks after the horizon), service value ``s / F`` and ``1/F`` of every transfer and
+    surplus. Every term is linear in those, so the sum is the market's accounts; at
+    ``F = 1`` it is :func:`welfare_accounts` itself.
+
+    Parameters
+    ----------
+    trajectory : DataFrame
+        Every round of a rival-firms run (:func:`~abm.theory.rivals.rival_columns`).
+    market : DynamicMarket
+    firms : int
+    settings : WelfareSettings, optional
+    dt : float, optional
+
+    Returns
+    -------
+    WelfareAccounts
+        Flows, present values and terminal values summed over the firms' views; ``end_stocks``
+        the firms' mean.
+    """
+    settings = settings or WelfareSettings()
+    scaled = dataclasses.replace(settings, service_value=settings.value(market) / firms)
+    shared = ["firm_transfer", "surplus_innovators", "surplus_rank_and_file", "intermediary_balance"]
+    views = []
+    for f in range(1, firms + 1):
+        share = trajectory[f"share_firm_{f}"]
+        view = trajectory.assign(
+            precision=trajectory[f"precision_firm_{f}"],
+            stock_innovators=trajectory[f"stock_innovators_firm_{f}"],
+            stock_rank_and_file=trajectory[f"stock_rank_and_file_firm_{f}"],
+            active_innovators=trajectory["active_innovators"] * share,  # firm f's inflows: its share
+            active_rank_and_file=trajectory["active_rank_and_file"] * share,
+            **{column: trajectory[column] / firms for column in shared})
+        views.append(welfare_accounts(view, market, scaled, dt))
+    first = views[0]
+    summed = [name for name in first.flows.columns if name not in ("time", "weight")]
+    flows = first.flows.copy()
+    flows[summed] = sum(view.flows[summed] for view in views)
+    total = {name: sum(view.present_value[name] for view in views) for name in (*PARTIES, "welfare")}
+    terminal = {name: sum(view.terminal[name] for view in views) for name in (*PARTIES, "welfare")}
+    return WelfareAccounts(flows=flows, present_value=total, terminal=terminal, end_time=first.end_time,
+                           end_stocks=np.mean([view.end_stocks for view in views], axis=0), settings=settings)
