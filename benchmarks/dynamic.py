@@ -35,6 +35,7 @@ supply curve scanned for each best response and ceiling (as before the block sea
 """
 
 import argparse
+import contextlib
 import re
 import subprocess
 import sys
@@ -47,11 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import Timing, ratio, timed  # noqa: E402
 
 import abm.simulation.dynamic_market.model as model_module  # noqa: E402
-from abm.scenario import default_scenario, resolve_scenario, scenario_names  # noqa: E402
+from abm.scenario import default_scenario, resolve_scenario  # noqa: E402
 from abm.simulation.dynamic_market import behaviours  # noqa: E402
 from abm.simulation.dynamic_market import kernels  # noqa: E402
 from abm.simulation.dynamic_market.model import DataMarketModel  # noqa: E402
 from abm.theory.heterogeneity import UniformValues, characteristic_from_value  # noqa: E402
+from analysis import comparison  # noqa: E402
 
 #: Loadings drawn per creator (scenario files cannot say this yet): innovators U(0, 0.1),
 #: rank-and-file U(0.8, 1.0) around the default scenario's 0 and 0.9.
@@ -72,12 +74,9 @@ BEHAVIOUR_BYTES = 16 + 8 + 9 + 16 + 9
 
 
 def behaviour_scenario(rule: str):
-    """The first shipped scenario in which some type follows ``rule`` (None if there is none)."""
-    for name in scenario_names():
-        scenario = resolve_scenario(name)
-        if any(b.rule == rule for b in scenario.behaviours):
-            return scenario
-    return None
+    """The shipped scenario that shows ``rule`` (:func:`analysis.comparison.behaviour_scenario`), or None."""
+    name = comparison.behaviour_scenario(rule)
+    return None if name is None else resolve_scenario(name)
 
 
 def force_array_best_response(model) -> None:
@@ -123,17 +122,14 @@ class BeforeSpeedups:
 
 def behaviour_round(scenario, creators: int, rounds: int, force_best: bool = False, before: bool = False,
                     compiled: bool | None = None) -> tuple:
-    """``(wall, CPU)`` seconds per round of ``rounds`` rounds (the build excluded), and the model."""
+    """``(wall, CPU)`` seconds per round of ``rounds`` rounds (the build excluded)."""
     scenario = scenario.with_simulation(agents=creators // 2, horizon=rounds * scenario.simulation.dt)
     model = DataMarketModel(scenario, rng=1, compiled=compiled)
     if force_best:
         force_array_best_response(model)
-    if before:
-        with BeforeSpeedups():
-            _, wall, cpu = timed(lambda: model.run(rounds))
-    else:
+    with BeforeSpeedups() if before else contextlib.nullcontext():
         _, wall, cpu = timed(lambda: model.run(rounds))
-    return (wall / rounds, cpu / rounds), model
+    return wall / rounds, cpu / rounds
 
 
 def behaviours_section(n: int, rounds: int, repeats: int, before: bool = False, numpy_only: bool = False) -> None:
@@ -161,7 +157,7 @@ def behaviours_section(n: int, rounds: int, repeats: int, before: bool = False, 
     for _ in range(repeats):
         for name, (scenario, force, old) in variants.items():
             count = max(rounds // 5, 2) if old else rounds  # the old rounds are slow: fewer of them
-            per_round, model = behaviour_round(scenario, n, count, force, old, compiled)
+            per_round = behaviour_round(scenario, n, count, force, old, compiled)
             timings[name].add(*per_round)
     best, array = timings["best_response (prefix sums)"], timings["best_response (per-creator arrays)"]
     print(f"lower bound of a per-creator pass: {BEHAVIOUR_BYTES} B per creator at {speed / 1e9:.1f} GB/s = "
@@ -198,10 +194,7 @@ def structure_round(keywords: dict, creators: int, rounds: int, before: bool = F
     """``(wall, CPU)`` seconds per round of ``rounds`` rounds of the default scenario with ``keywords``."""
     scenario = default_scenario()
     model = DataMarketModel(agents=creators // 2, horizon=rounds * scenario.simulation.dt, rng=1, **keywords)
-    if before:
-        with ScanEveryPiece():
-            _, wall, cpu = timed(lambda: model.run(rounds))
-    else:
+    with ScanEveryPiece() if before else contextlib.nullcontext():
         _, wall, cpu = timed(lambda: model.run(rounds))
     return wall / rounds, cpu / rounds
 
