@@ -24,15 +24,9 @@ from scipy.special import expit
 from abm.simulation.dynamic_market import behaviours, kernels
 from abm.simulation.dynamic_market.behaviours import Logit, SunkEntry
 from abm.simulation.dynamic_market.model import DataMarketModel
+from tests.test_behaviours import LOGIT, MIXED_SUNK_LOGIT, SUNK
 
-LOGIT = dict(innovators_behaviour_rule="logit", innovators_behaviour_temperature=0.01,
-             rank_and_file_behaviour_rule="logit", rank_and_file_behaviour_temperature=0.01)
-SUNK = dict(innovators_behaviour_rule="sunk_entry", innovators_behaviour_entry_cost=1.0,
-            innovators_behaviour_discount_rate=0.05, rank_and_file_behaviour_rule="sunk_entry",
-            rank_and_file_behaviour_entry_cost=1.0, rank_and_file_behaviour_discount_rate=0.05)
-MIXED = dict(innovators_behaviour_rule="sunk_entry", innovators_behaviour_entry_cost=1.0,
-             innovators_behaviour_discount_rate=0.05, rank_and_file_behaviour_rule="logit",
-             rank_and_file_behaviour_temperature=0.01)
+MIXED = MIXED_SUNK_LOGIT
 
 
 def _direct_count(rule: Logit, price: float) -> float:

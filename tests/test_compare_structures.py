@@ -7,7 +7,6 @@ import pytest
 
 from abm.regimes import REGIMES
 from abm.scenario import default_scenario, resolve_scenario
-from abm.simulation.dynamic_market.model import DataMarketModel
 from abm.simulation.dynamic_market.rivals import RivalFirmsModel
 from abm.simulation.run import simulate, summarise
 from abm.theory.fluid import round_factors
@@ -21,8 +20,8 @@ from analysis.comparison import (
     rival_welfare_accounts,
     structure_table,
 )
+from tests.test_rival_firms import SMALL, _monopsonist
 
-SMALL = dict(agents=100, horizon=3.0, dt=0.05)
 SETTINGS = WelfareSettings()
 
 
@@ -58,7 +57,7 @@ def test_rival_firms_summaries_do_not_depend_on_record_every(licensing):
 def test_one_rival_firms_accounts_are_the_monopsonists():
     """At F = 1 the rival-firms trajectory is the monopsonist's bit for bit (tests/test_rival_firms.py)
     and its accounts must be welfare_accounts of the monopsonist's run."""
-    reference = DataMarketModel(rng=3, **SMALL).run()
+    reference = _monopsonist()
     rivals = _rivals("exclusive", firms=1).run()
     market = default_scenario().market
     expected = welfare_accounts(reference, market, SETTINGS, SMALL["dt"]).present_value

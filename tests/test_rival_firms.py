@@ -346,17 +346,22 @@ def test_rival_firms_scenario_description_numbers():
     assert all(claims.values()), {name: held for name, held in claims.items() if not held}
 
 
-def _blocky_population(seed: int, n: int, monkeypatch, block: int = 16):
-    """``n`` creators per type with entry prices on a grid (ties within and across types) and the
-    piece search cut into blocks of ``block`` pieces, so that pruning has many blocks to drop."""
+def _pieces(entry, weight, block, monkeypatch) -> PieceSupply:
+    """Two types of ``len(entry) / 2`` creators each, the piece search cut into blocks of ``block`` pieces."""
     from abm.theory import rivals
 
     monkeypatch.setattr(rivals, "PIECE_BLOCK", block)
+    n = len(entry) // 2
+    return PieceSupply(EmpiricalSupply(np.array(entry, dtype=float), np.array(weight, dtype=float),
+                                       np.repeat([0, 1], n)))
+
+
+def _blocky_population(seed: int, n: int, monkeypatch, block: int = 16):
+    """``n`` creators per type with entry prices on a grid (ties within and across types) and the
+    piece search cut into blocks of ``block`` pieces, so that pruning has many blocks to drop."""
     rng = np.random.default_rng(seed)
-    entry = rng.integers(0, 400, 2 * n) / 512.0
-    weight = rng.choice([0.01, 0.5, 1.0, 3.0, 40.0], 2 * n)
-    kind = np.repeat([0, 1], n)
-    return PieceSupply(EmpiricalSupply(entry, weight, kind))
+    return _pieces(rng.integers(0, 400, 2 * n) / 512.0, rng.choice([0.01, 0.5, 1.0, 3.0, 40.0], 2 * n), block,
+                   monkeypatch)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -399,15 +404,6 @@ def test_pruned_best_response_property(data):
     assert pieces.best_response(margins, 1.0, offset, low) == pieces.best_response(margins, 1.0, offset, low,
                                                                                      exhaustive=True)
     assert pieces.ceiling(margins, 1.0) == pieces.ceiling(margins, 1.0, exhaustive=True)
-
-
-def _pieces(entry, weight, block, monkeypatch) -> PieceSupply:
-    from abm.theory import rivals
-
-    monkeypatch.setattr(rivals, "PIECE_BLOCK", block)
-    n = len(entry) // 2
-    return PieceSupply(EmpiricalSupply(np.array(entry, dtype=float), np.array(weight, dtype=float),
-                                       np.repeat([0, 1], n)))
 
 
 def test_pruned_best_response_keeps_candidates_that_round_into_a_neighbouring_piece(monkeypatch):

@@ -282,14 +282,19 @@ SLOW_CLAIMS = {"price_trap", "precision_barrier", "curse_of_precision"}  # fluid
                                   for n in sorted(CLAIMS)])
 def test_every_number_in_a_description_is_true(name):
     claims, context = CLAIMS[name]()
-    failures = [(written, how, np.round(np.atleast_1d(measured), 6)) for written, measured, how in claims
-                if not _holds(written, measured, how)]
-    assert not failures, failures
     text = load_scenario(SCENARIO_DIR / f"{name}.toml").description
     if name == "curse_of_precision":
         text = default_scenario().description
-    stated = set(NUMBER.findall(text))
-    unchecked = stated - {written for written, _, _ in claims} - context
+    assert_claims(name, text, claims, context)
+
+
+def assert_claims(name: str, description: str, claims, context) -> None:
+    """Every claim ``(written, measured, how)`` holds, and every number in ``description`` is either
+    claimed or in ``context`` (numbers that set the scene, not results)."""
+    failures = [(written, how, np.round(np.atleast_1d(measured), 6)) for written, measured, how in claims
+                if not _holds(written, measured, how)]
+    assert not failures, failures
+    unchecked = set(NUMBER.findall(description)) - {written for written, _, _ in claims} - context
     assert not unchecked, f"numbers in {name}'s description that no test checks: {sorted(unchecked)}"
 
 
