@@ -33,9 +33,11 @@ from abm.theory.procurement import (
     allocate_near,
     binding_code,
     evaluate_mechanisms,
+    mean_and_error,
     mechanism_round,
     myerson_payments,
     sample_table1_market,
+    union_payment,
 )
 
 __all__ = ["EXPERIMENTS", "demand_maps", "figure2_markets", "figure3_market", "volatility_table",
@@ -171,9 +173,8 @@ def genai_cost_table(genai_costs=(0.0, 0.1, 0.25, 0.5, 1.0, 2.0), draws: int = 1
                 x = allocate_batch(market, weight_of(costs))[0]
                 y = x ** market.rho
                 bill = y @ shift
-                revenue = -(payments.sum(axis=1) + bill)
-                row = {"genai_cost": float(cg), "mechanism": name, "revenue": revenue.mean(),
-                       "revenue_se": revenue.std(ddof=1) / np.sqrt(draws),
+                revenue, revenue_se = mean_and_error(-(payments.sum(axis=1) + bill))
+                row = {"genai_cost": float(cg), "mechanism": name, "revenue": revenue, "revenue_se": revenue_se,
                        "welfare": -((costs * y).sum(axis=1) + bill).mean(), "genai_bill": bill.mean()}
                 row |= {f"x_{k}": x[:, k].mean() for k in range(market.n_domains)}
                 rows.append(row)
@@ -199,6 +200,7 @@ def intermediaries_table(rounds: int = 60, draws_per_round: int = 10, seeds=rang
     known = np.array([optimal_posted_price(d, penalty * d.high) for d in market.costs])
     known_unit = np.array([float(unit_profit(q, d.cdf(np.array([q]))[0], d.high, penalty * d.high))
                            for q, d in zip(known, market.costs)])
+    paper_union_payment = union_payment(market)  # M4's one-shot b . y(b)
     rows = []
     seeds = list(seeds)
     with _bar(len(seeds) * 4, "intermediaries: runs", progress) as bar:
@@ -207,11 +209,10 @@ def intermediaries_table(rounds: int = 60, draws_per_round: int = 10, seeds=rang
                 model = ProcurementModel(mechanism=mechanism, rounds=rounds, draws_per_round=draws_per_round,
                                          compare=False, broker_penalty=penalty, rng=int(seed))
                 table = model.run()
-                anchor = "upper" if model.broker.anchor == "upper" else "mean"
                 row = {"agent": "broker", "mechanism": mechanism, "seed": int(seed), "rounds": rounds,
                        "profit": table["broker_profit"].mean(), "profit_late": table["broker_profit"].iloc[rounds // 2:].mean(),
                        "paper_profit": 0.0,
-                       "known_profit": float(anchored_allocation(market, anchor) @ known_unit),
+                       "known_profit": float(anchored_allocation(market, model.broker.anchor) @ known_unit),
                        "contract_mean_share": table["broker_contract_mean"].mean()}
                 for k in range(market.n_domains):
                     row |= {f"price_{k}": model.broker.prices[k], f"known_price_{k}": known[k],
@@ -226,7 +227,7 @@ def intermediaries_table(rounds: int = 60, draws_per_round: int = 10, seeds=rang
                              "rounds": min(rounds, 30), "union_size": table["union_size"].mean(),
                              "union_final_size": float(len(model.union.members)),
                              "union_payment": table["union_payment"].mean(),
-                             "paper_union_payment": float(market.upper @ anchored_allocation(market, "upper")),
+                             "paper_union_payment": paper_union_payment,
                              "revenue": table["revenue"].mean()})
                 bar.update()
     return pd.DataFrame(rows)

@@ -5,7 +5,7 @@ import pytest
 from scipy import integrate, optimize
 
 from abm.simulation.procurement import ProcurementModel
-from abm.theory.procurement import UniformCost, anchored_allocation, mechanism_round, sample_table1_market
+from abm.theory.procurement import UniformCost, mechanism_round, sample_table1_market, union_payment
 from abm.theory.procurement.intermediaries import (
     coalition_payment,
     empirical_posted_price,
@@ -14,7 +14,7 @@ from abm.theory.procurement.intermediaries import (
 )
 
 MARKET = sample_table1_market(3)
-SCALE = float(MARKET.upper @ anchored_allocation(MARKET, "upper"))
+SCALE = union_payment(MARKET)
 
 
 def test_coalition_payment_is_myerson_alone_and_lemma_2_3_together():

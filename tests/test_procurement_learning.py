@@ -12,13 +12,13 @@ from abm.simulation.procurement.learning import (
     learning_runs,
     summarise_runs,
 )
-from abm.theory.procurement import MECHANISMS, anchored_allocation, mechanism_round, sample_table1_market
+from abm.theory.procurement import MECHANISMS, mechanism_round, sample_table1_market, union_payment
 from abm.theory.procurement.mechanisms import COMPARISON_MECHANISMS
 
 MARKET = sample_table1_market(3)
 #: Payments are accurate to about 1e-10 relative to the largest payment b . y(b) (docs/procurement.md);
 #: a utility comparison is made with ten times that margin.
-SCALE = float(MARKET.upper @ anchored_allocation(MARKET, "upper"))
+SCALE = union_payment(MARKET)
 TOLERANCE = 1e-9 * SCALE
 SMALL_GRID = (0.5, 1.0, 2.0)
 

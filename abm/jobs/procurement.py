@@ -17,8 +17,10 @@ from tqdm.auto import tqdm
 from abm.storage import write_json
 from abm.theory.procurement import (
     MECHANISMS,
+    POPULATION_MECHANISMS,
     ProcurementMarket,
     evaluate_mechanisms,
+    mean_and_error,
     mechanism_round,
     overproduction_market,
     sample_table1_market,
@@ -89,7 +91,7 @@ def table1(draws: int = 1000, seed: int = 0, market_seed: int = 3, method: str =
 
         outcomes = evaluate_mechanisms(market, costs, method=method, rng=seed, progress=done)
     per_draw = pd.concat([_draws_frame(name, o) for name, o in outcomes.items()], ignore_index=True)
-    table = pd.DataFrame([_summary_row(name, o, draws) for name, o in outcomes.items()]).set_index("mechanism")
+    table = pd.DataFrame([_summary_row(name, o) for name, o in outcomes.items()]).set_index("mechanism")
     return per_draw, table.join(PAPER_TABLE1.add_prefix("paper_")), market
 
 
@@ -103,10 +105,7 @@ def _draws_frame(name, outcome) -> pd.DataFrame:
                          "welfare_upper": outcome.welfare})
 
 
-def _summary_row(name, outcome, draws: int) -> dict:
-    def mean_and_error(values):
-        return float(values.mean()), float(values.std(ddof=1) / np.sqrt(draws)) if draws > 1 else np.nan
-
+def _summary_row(name, outcome) -> dict:
     lower, lower_se = mean_and_error(outcome.revenue)
     if outcome.revenue_upper is not None:  # M3: bounds only
         upper, upper_se = mean_and_error(outcome.revenue_upper)
@@ -217,6 +216,8 @@ def add_arguments(parser) -> None:
 
 def _check_arguments(args) -> None:
     """Refuse, before any work, options out of range or not used by the chosen experiment."""
+    from analysis.procurement_paper import EXPERIMENTS
+
     if args.draws is not None and args.draws < 2:
         raise ValueError(f"--draws must be >= 2 (means and their standard errors need two), got {args.draws}")
     for name in ("seed", "market_seed"):
@@ -224,6 +225,8 @@ def _check_arguments(args) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if args.experiment == "overproduction" and args.draws is not None:
         raise ValueError("--draws is not used by overproduction (it draws no costs)")
+    if args.experiment in EXPERIMENTS and args.draws is not None:
+        raise ValueError(f"--draws is not used by {args.experiment} (its sizes are fixed; see docs/procurement.md)")
     for name in ("creators", "domains"):
         if getattr(args, name, None) is not None and args.experiment != "population":
             raise ValueError(f"--{name} is used by population only")
@@ -233,15 +236,11 @@ def _check_arguments(args) -> None:
         raise ValueError(f"--domains must be >= 1, got {args.domains}")
 
 
-def _paper_experiments() -> tuple:
-    from analysis.procurement_paper import EXPERIMENTS
-
-    return EXPERIMENTS
-
-
 def run(args) -> int:
     """Run one procurement experiment and write its tables and figures."""
     import time
+
+    from analysis.procurement_paper import EXPERIMENTS, run_experiment
 
     _check_arguments(args)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -264,11 +263,7 @@ def run(args) -> int:
               f"welfare {means.welfare_without_genai:.2f} -> {means.welfare_with_genai:.2f}")
         paths = _write_genai(table, args.out, {"job": "procurement genai", "seed": args.seed, "draws": draws,
                                                "trajectories": args.trajectories})
-    elif args.experiment in _paper_experiments():
-        if args.draws is not None:
-            raise ValueError(f"--draws is not used by {args.experiment} (its sizes are fixed; see docs/procurement.md)")
-        from analysis.procurement_paper import run_experiment
-
+    elif args.experiment in EXPERIMENTS:
         paths = run_experiment(args.experiment, args.out, seed=args.seed, progress=progress)
     elif args.experiment == "population":
         draws = 1000 if args.draws is None else args.draws
@@ -319,8 +314,7 @@ def population_table(creators=POPULATION_SIZES, draws: int = 1000, seed: int = 0
     """
     import time
 
-    from abm.theory.procurement.population import (POPULATION_MECHANISMS, Population, evaluate_population,
-                                                  meta_costs, meta_outcomes)
+    from abm.theory.procurement.population import Population, evaluate_population, meta_costs, meta_outcomes
 
     rows = []
     with _bar(len(creators) * len(POPULATION_MECHANISMS), "population", progress, "mechanism") as bar:
@@ -334,23 +328,20 @@ def population_table(creators=POPULATION_SIZES, draws: int = 1000, seed: int = 0
                                                                         np.random.default_rng(seed + 1))).mean(axis=0)
             meta = meta_outcomes(population, costs, mean_meta)
             for name in POPULATION_MECHANISMS:
-                rows.append(_population_row(int(n), name, outcomes[name], meta.get(name), draws, seconds))
+                rows.append(_population_row(int(n), name, outcomes[name], meta.get(name), seconds))
     return pd.DataFrame(rows)
 
 
-def _population_row(n: int, name: str, outcome, meta, draws: int, seconds: float) -> dict:
-    def mean_se(values):
-        return float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(draws))
-
+def _population_row(n: int, name: str, outcome, meta, seconds: float) -> dict:
     row = {"creators": n, "mechanism": name}
     for measure in ("revenue", "welfare"):
         values = getattr(outcome, measure)
-        row[measure], row[f"{measure}_se"] = mean_se(values)
+        row[measure], row[f"{measure}_se"] = mean_and_error(values)
         if meta is None:
             row[f"meta_{measure}"] = row[f"{measure}_gap"] = row[f"{measure}_gap_se"] = np.nan
         else:
             row[f"meta_{measure}"] = float(np.mean(getattr(meta, measure)))
-            row[f"{measure}_gap"], row[f"{measure}_gap_se"] = mean_se(values - getattr(meta, measure))
+            row[f"{measure}_gap"], row[f"{measure}_gap_se"] = mean_and_error(values - getattr(meta, measure))
     return row | {"seconds": seconds}
 
 
@@ -368,7 +359,7 @@ def write_population(table: pd.DataFrame, out: Path, parameters: dict) -> list[P
     table.to_csv(paths[0], index=False)
     write_json(paths[1], parameters | {"table": table.to_dict(orient="records")})
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = dict(zip(("M1", "M2", "M4", "M5", "M6"), plt.get_cmap("tab10").colors))
+    colours = dict(zip(POPULATION_MECHANISMS, plt.get_cmap("tab10").colors))
     for axis, measure, label in ((axes[0], "revenue", "mean revenue"), (axes[1], "welfare", "mean welfare")):
         for name, group in table.groupby("mechanism"):
             axis.errorbar(group["creators"], group[measure], yerr=1.96 * group[f"{measure}_se"], marker="o",

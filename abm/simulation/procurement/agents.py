@@ -10,7 +10,10 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from abm.theory.procurement import best_misreport, mechanism_round
+from abm.simulation.procurement.learning import counterfactual_utilities, shaded_reports
+from abm.theory.procurement import MECHANISMS, anchored_allocation, best_misreport, mechanism_round
+from abm.theory.procurement.intermediaries import (SHARING_RULES, coalition_payment, empirical_posted_price,
+                                                   share_payment)
 
 __all__ = ["DomainCreator", "Platform", "CreatorUnion", "DataBroker", "DEVIATION_TOLERANCE"]
 
@@ -57,8 +60,6 @@ class DomainCreator(mesa.Agent):
         """Choose this round's reports (needs every creator's cost drawn); a learning creator
         shades its costs by a factor drawn from its weights."""
         if self.learner is not None:
-            from abm.simulation.procurement.learning import shaded_reports
-
             factor = self.learner.choose(self.model.rng)
             self.report_made = shaded_reports(self.model.market, self.domain, self.cost, [factor])[:, 0]
             self.misreport_gain = np.zeros(len(self.cost))
@@ -67,8 +68,6 @@ class DomainCreator(mesa.Agent):
 
     def learn(self) -> None:
         """After the round is settled: update the learner with what every factor would have earned."""
-        from abm.simulation.procurement.learning import counterfactual_utilities
-
         model = self.model
         utilities = counterfactual_utilities(model.market, model.mechanism, model.round_costs(),
                                              model.round_reports(), self.domain, self.learner.factors)
@@ -149,8 +148,6 @@ class CreatorUnion(mesa.Agent):
 
     def __init__(self, model, sharing: str = "proportional", exit: bool = False) -> None:
         super().__init__(model)
-        from abm.theory.procurement.intermediaries import SHARING_RULES
-
         if sharing not in SHARING_RULES:
             raise ValueError(f"union_sharing must be one of {list(SHARING_RULES)}, got {sharing!r}")
         if not isinstance(exit, (bool, np.bool_)):
@@ -159,6 +156,7 @@ class CreatorUnion(mesa.Agent):
         self.members = set(range(model.market.n_domains))
         self.received = np.zeros(0)
         self.total_received = 0.0
+        self._m2 = None
 
     @property
     def acts(self) -> bool:
@@ -169,16 +167,26 @@ class CreatorUnion(mesa.Agent):
         """``y`` and every creator's payment: members (default the union's) share ``T_S`` by
         the rule, the others receive their Myerson (M2) payments ``T_{k}``
         (:mod:`abm.theory.procurement.intermediaries`)."""
-        from abm.theory.procurement.intermediaries import coalition_payment, share_payment
+        y, alone = mechanism_round(self.model.market, "M2", reports)
+        self._m2 = (reports, alone)  # the round's M2 payments, for update_membership
+        return y, self._split(reports, alone, self.members if members is None else members)
 
-        market = self.model.market
-        members = sorted(self.members if members is None else members)
-        y, alone = mechanism_round(market, "M2", reports)
+    def _alone(self, reports: np.ndarray) -> np.ndarray:
+        """The M2 payments ``T_{k}`` for ``reports``: those of the round's settle when it ran on
+        the same reports (it always has in a model step), else computed."""
+        if self._m2 is not None and np.array_equal(self._m2[0], reports):
+            return self._m2[1]
+        return mechanism_round(self.model.market, "M2", reports)[1]
+
+    def _split(self, reports: np.ndarray, alone: np.ndarray, members) -> np.ndarray:
+        """Every creator's payment given the M2 payments ``alone``: ``members`` share ``T_S``
+        by the rule, the others keep their own."""
+        members = sorted(members)
         payments = alone.copy()
         if members:
-            total = coalition_payment(market, reports, members)
+            total = coalition_payment(self.model.market, reports, members)
             payments[:, members] = share_payment(total, alone[:, members], self.sharing)
-        return y, payments
+        return payments
 
     def update_membership(self) -> None:
         """The stated rule: on the round's draws (means), the member who would gain most by
@@ -189,11 +197,12 @@ class CreatorUnion(mesa.Agent):
             return
         model = self.model
         reports = model.round_reports()
-        _, now = self.payments(reports)
+        alone = self._alone(reports)  # one M2 outcome for the round and every candidate move
+        now = self._split(reports, alone, self.members)
         margin = DEVIATION_TOLERANCE * max(1.0, model.payment_scale)
         gains = {}
         for k in range(model.market.n_domains):
-            _, moved = self.payments(reports, self.members ^ {k})
+            moved = self._split(reports, alone, self.members ^ {k})
             gains[k] = float((moved[:, k] - now[:, k]).mean())
         leaving = {k: g for k, g in gains.items() if k in self.members and g > margin}
         joining = {k: g for k, g in gains.items() if k not in self.members and g > margin}
@@ -234,15 +243,12 @@ class DataBroker(mesa.Agent):
     def __init__(self, model, penalty=None) -> None:
         super().__init__(model)
         market = model.market
-        y, _ = mechanism_round(market, model.mechanism, market.upper[None])
-        self.contract = y[0] ** (1.0 / market.rho)
-        self.transfer = float(market.upper @ y[0])
+        self.sign(MECHANISMS[model.mechanism].contract)
         self.profit = np.zeros(0)
         self.total_profit = 0.0
         if penalty is not None and not (isinstance(penalty, (int, float, np.number)) and penalty >= 1):
             raise ValueError(f"broker_penalty must be None or a number >= 1 (times b_k), got {penalty!r}")
         self.penalty = None if penalty is None else float(penalty)
-        self.anchor = {"M5": "upper", "M6": "mean"}[model.mechanism]
         self.prices = market.upper.copy()
         self.expected_profit = 0.0
         self.seen = [np.zeros(0) for _ in range(market.n_domains)]
@@ -259,20 +265,22 @@ class DataBroker(mesa.Agent):
         """Before a round: prices from the empirical distribution of the reports seen so far
         (``b_k`` while nothing is seen), then the contract (M5's or M6's) of larger expected
         profit ``sum_k y_k(z) pi_k(q_k)``; ties keep the mechanism's own contract."""
-        from abm.theory.procurement import anchored_allocation
-        from abm.theory.procurement.intermediaries import empirical_posted_price
-
         market = self.model.market
         chosen = [empirical_posted_price(seen, b, self.penalty * b) for seen, b in zip(self.seen, market.upper)]
         self.prices = np.array([price for price, _ in chosen])
         unit = np.array([profit for _, profit in chosen])
-        own = {"M5": "upper", "M6": "mean"}[self.model.mechanism]
+        own = MECHANISMS[self.model.mechanism].contract
         values = {anchor: float(anchored_allocation(market, anchor) @ unit) for anchor in ("upper", "mean")}
         other = "mean" if own == "upper" else "upper"
-        self.anchor = other if values[other] > values[own] else own
+        self.sign(other if values[other] > values[own] else own)
         self.expected_profit = values[self.anchor]
-        y = anchored_allocation(market, self.anchor)
-        self.contract, self.transfer = y ** (1.0 / market.rho), float(market.upper @ y)
+
+    def sign(self, anchor: str) -> None:
+        """Sign the contract of ``anchor`` (``"upper"``: M5's, ``"mean"``: M6's): ``z = x`` at
+        those costs and ``t = b . z^rho``."""
+        market = self.model.market
+        y = anchored_allocation(market, anchor)
+        self.anchor, self.contract, self.transfer = anchor, y ** (1.0 / market.rho), float(market.upper @ y)
 
     def settle(self, reports: np.ndarray) -> None:
         """Buy the contract from the creators and deliver it for ``t``."""

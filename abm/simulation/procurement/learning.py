@@ -243,18 +243,15 @@ def summarise_runs(runs, confidence: float = 0.95):
         ``<measure>_lower``, ``<measure>_upper``.
     """
     import pandas as pd
-    from scipy import stats
+
+    from abm.simulation.run import confidence_interval  # a heavy module (the dynamic market): imported on use
 
     measures = ("truthful_weight", "mean_shading", "report_ratio", "regret", "truth_gain")
     rows = []
     for (mechanism, domain), group in runs.groupby(["mechanism", "domain"], sort=False):
-        n = len(group)
-        row = {"mechanism": mechanism, "domain": int(domain), "seeds": n}
-        half = stats.t.ppf(0.5 + confidence / 2, n - 1) if n > 1 else np.nan
+        row = {"mechanism": mechanism, "domain": int(domain), "seeds": len(group)}
         for measure in measures:
-            values = group[measure].to_numpy(float)
-            mean = values.mean()
-            width = half * values.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
-            row |= {measure: mean, f"{measure}_lower": mean - width, f"{measure}_upper": mean + width}
+            mean, lower, upper = confidence_interval(group[measure].to_numpy(float), confidence)
+            row |= {measure: mean, f"{measure}_lower": lower, f"{measure}_upper": upper}
         rows.append(row)
     return pd.DataFrame(rows)

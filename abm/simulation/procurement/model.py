@@ -36,9 +36,9 @@ from abm.theory.procurement import (
     ROUND_MECHANISMS,
     ProcurementMarket,
     mechanism_round,
-    anchored_allocation,
     overproduction_market,
     sample_table1_market,
+    union_payment,
 )
 
 __all__ = ["ProcurementModel", "MARKETS", "STRATEGIES", "ROUND_MECHANISMS", "fresh_seed",
@@ -157,7 +157,7 @@ class ProcurementModel(mesa.Model):
         self.draws_per_round = _positive_integer(draws_per_round, "draws_per_round")
         self.rounds = _positive_integer(rounds, "rounds")
         self.report_grid = _positive_integer(report_grid, "report_grid")
-        self.payment_scale = float(self.market.upper @ anchored_allocation(self.market, "upper"))
+        self.payment_scale = union_payment(self.market)
         self.creators = [DomainCreator(self, k) for k in range(self.market.n_domains)]
         self.creator_learning = self._attach_learners(creator_learning, learning_rate, shading_grid)
         self.platform = Platform(self)
@@ -187,13 +187,13 @@ class ProcurementModel(mesa.Model):
         for k in range(self.market.n_domains):
             names += [f"cost_{k}", f"report_{k}", f"x_{k}", f"payment_{k}", f"utility_{k}"]
         names += ["union_payment", "broker_profit", "misreport_gain"]
-        if getattr(self, "creator_learning", None):
+        if self.creator_learning:
             for k in range(self.market.n_domains):
                 names += [f"shading_{k}", f"truthful_weight_{k}", f"mean_shading_{k}"]
-        if getattr(self, "broker", None) is not None and self.broker.acts:
+        if self.broker is not None and self.broker.acts:
             names += [f"broker_price_{k}" for k in range(self.market.n_domains)]
             names += ["broker_contract_mean", "broker_expected_profit", "broker_outside"]
-        if getattr(self, "union", None) is not None and self.union.acts:
+        if self.union is not None and self.union.acts:
             names += ["union_size"] + [f"union_member_{k}" for k in range(self.market.n_domains)]
         if self.compare:
             names += [f"{measure}_{m}" for m in ROUND_MECHANISMS for measure in ("revenue", "welfare")]
@@ -220,7 +220,7 @@ class ProcurementModel(mesa.Model):
             self.played_prices, self.played_anchor = self.broker.prices.copy(), self.broker.anchor
             self.played_expected_profit = self.broker.expected_profit
         (self.broker or self.platform).settle(reports)
-        if getattr(self, "creator_learning", None):
+        if self.creator_learning:
             creators.do("learn")
         self.record = self._round_record(reports)
         self.datacollector.collect(self)
@@ -257,7 +257,7 @@ class ProcurementModel(mesa.Model):
                        f"payment_{k}": c.payment.mean(), f"utility_{k}": c.utility.mean()}
         record["union_payment"] = float(self.union.received.mean()) if self.union else np.nan
         record["broker_profit"] = float(self.broker.profit.mean()) if self.broker else np.nan
-        if getattr(self, "creator_learning", None):
+        if self.creator_learning:
             for c in self.creators:
                 record |= {f"shading_{c.domain}": c.learner.played,
                            f"truthful_weight_{c.domain}": c.learner.truthful_weight,

@@ -96,7 +96,7 @@ class PopulationProcurementModel(ProcurementModel):
             names += [f"creators_{k}", f"cost_{k}", f"meta_cost_{k}", f"x_{k}", f"payment_{k}", f"utility_{k}"]
         names += ["union_payment", "broker_profit"]
         if self.compare:
-            names += [f"{measure}_{m}" for m in ("M1", "M2", "M4", "M5", "M6") for measure in ("revenue", "welfare")]
+            names += [f"{measure}_{m}" for m in POPULATION_MECHANISMS for measure in ("revenue", "welfare")]
         return names
 
     def step(self) -> None:
@@ -128,7 +128,7 @@ class PopulationProcurementModel(ProcurementModel):
         broker = self.mechanism in ("M5", "M6")
         record["broker_profit"] = float(((upper * y).sum(axis=1) - payments.sum(axis=1)).mean()) if broker else np.nan
         if self.compare:
-            for name in ("M1", "M2", "M4", "M5", "M6"):
+            for name in POPULATION_MECHANISMS:
                 y_m, pay_m = (y, payments) if name == self.mechanism else population_round(self.population, name, costs)
                 record[f"revenue_{name}"] = -float(pay_m.sum(axis=1).mean())
                 record[f"welfare_{name}"] = -float((costs * y_m).sum(axis=1).mean())

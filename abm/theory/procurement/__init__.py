@@ -37,7 +37,10 @@ from abm.theory.procurement.mechanisms import (
     evaluate_mechanisms,
     expectation,
     get_mechanism,
+    mean_and_error,
     mechanism_round,
+    proportional_shares,
+    union_payment,
 )
 from abm.theory.procurement.payments import (
     PAYMENT_RTOL,
@@ -71,7 +74,7 @@ __all__ = [
     "myerson_payments", "payment_integrals", "locate_kinks", "KinkSearch", "reference_integrals",
     "union_payment_path", "allocation_of", "PAYMENT_RTOL",
     "MECHANISMS", "ROUND_MECHANISMS", "Mechanism", "MechanismOutcome", "PaymentOptions", "get_mechanism",
-    "anchored_allocation",
+    "anchored_allocation", "union_payment", "proportional_shares", "mean_and_error",
     "mechanism_round", "evaluate_mechanisms", "best_misreport", "expectation",
     "gauss_legendre", "integrate_adaptive", "QuadratureResult", "QuadratureWarning",
     "Population", "creators_per_domain", "population_allocation", "myerson_population", "population_round",

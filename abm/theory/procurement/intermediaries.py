@@ -33,6 +33,7 @@ from scipy.optimize import brentq
 
 from abm.theory.procurement.allocation import social_cost_potential
 from abm.theory.procurement.costs import CostDistribution
+from abm.theory.procurement.mechanisms import proportional_shares
 
 __all__ = ["unit_profit", "optimal_posted_price", "empirical_posted_price", "coalition_payment",
            "SHARING_RULES", "share_payment"]
@@ -128,7 +129,7 @@ def share_payment(total, alone, rule: str) -> np.ndarray:
     would earn alone (``alone``, ``(B, m)``) or equally."""
     total, alone = np.asarray(total, dtype=float), np.atleast_2d(np.asarray(alone, dtype=float))
     if rule == "proportional":
-        return total[:, None] * alone / alone.sum(axis=1, keepdims=True)
+        return proportional_shares(total[:, None], alone)
     if rule == "equal":
         return np.repeat(total[:, None] / alone.shape[1], alone.shape[1], axis=1)
     raise ValueError(f"union_sharing must be one of {list(SHARING_RULES)}, got {rule!r}")

@@ -25,8 +25,8 @@ from abm.theory.procurement.payments import PAYMENT_RTOL, _identity, allocation_
 from abm.theory.procurement.quadrature import gauss_legendre
 
 __all__ = ["Mechanism", "MECHANISMS", "ROUND_MECHANISMS", "COMPARISON_MECHANISMS", "PaymentOptions", "MechanismOutcome",
-           "anchored_allocation", "get_mechanism", "mechanism_round", "evaluate_mechanisms", "best_misreport",
-           "expectation"]
+           "anchored_allocation", "union_payment", "proportional_shares", "mean_and_error", "get_mechanism",
+           "mechanism_round", "evaluate_mechanisms", "best_misreport", "expectation"]
 
 BUYERS = ("platform", "union", "broker")
 
@@ -173,14 +173,30 @@ def anchored_allocation(market: ProcurementMarket, anchor: str) -> np.ndarray:
     return cached[1]
 
 
+def union_payment(market: ProcurementMarket) -> float:
+    r"""``b . y(b)``: what the full union is paid in every draw, whatever its reports (the
+    procurement paper's Lemma 2.3: the path integral of ``y`` from ``c`` to ``b`` plus
+    ``c . y(c)``); the largest payment any of M1-M6 makes, so also the models' payment scale."""
+    return float(market.upper @ anchored_allocation(market, "upper"))
+
+
+def proportional_shares(total, alone) -> np.ndarray:
+    """``total`` shared among the columns of ``alone`` (``(B, m)``) in proportion to each row's
+    entries: a union's members' shares by what each would earn alone (Thm 2.4's sharing).
+
+    Parameters
+    ----------
+    total : float or ndarray broadcasting against ``alone`` (e.g. shape ``(B, 1)``)
+    alone : ndarray, shape (B, m)
+    """
+    return total * alone / alone.sum(axis=1, keepdims=True)
+
+
 def _union_shares(market, reports, y, options):
-    r"""The union is paid ``b . y(b)`` in every draw (the paper's Lemma 2.3: the path
-    integral of ``y`` from ``c`` to ``b`` plus ``c . y(c)``) and passes it on to its members
+    r"""The union is paid :func:`union_payment` in every draw and passes it on to its members
     in proportion to their M2 (Myerson) payments, so each member receives at least what it
     would earn alone (``Rev2 >= Rev4`` draw by draw, Thm 2.4)."""
-    total = float(market.upper @ anchored_allocation(market, "upper"))
-    alone = _myerson_costs(market, reports, y, options)
-    return total * alone / alone.sum(axis=1, keepdims=True)
+    return proportional_shares(union_payment(market), _myerson_costs(market, reports, y, options))
 
 
 def _posted_upper_prices(market, reports, y, options):
@@ -354,3 +370,11 @@ def expectation(market: ProcurementMarket, function, nodes: int = 16) -> np.ndar
     total_weight = np.prod(np.stack(np.meshgrid(*[weights] * k, indexing="ij"), -1).reshape(-1, k), axis=1)
     costs = np.stack([d.ppf(grid[:, j]) for j, d in enumerate(market.costs)], axis=-1)
     return np.tensordot(total_weight, function(costs), axes=1)
+
+
+def mean_and_error(values) -> tuple[float, float]:
+    """The mean of per-draw outcomes ``values`` (1-D) and its standard error
+    ``std(ddof=1) / sqrt(n)`` (``nan`` for a single draw)."""
+    values = np.asarray(values, dtype=float)
+    error = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else np.nan
+    return float(values.mean()), error

@@ -54,15 +54,16 @@ import numpy as np
 from abm.theory.procurement.allocation import allocate_batch, allocate_near, binding_code
 from abm.theory.procurement.costs import UniformCost
 from abm.theory.procurement.market import ProcurementMarket
-from abm.theory.procurement.mechanisms import MECHANISMS, MechanismOutcome, mechanism_round
+from abm.theory.procurement.mechanisms import (MECHANISMS, ROUND_MECHANISMS, MechanismOutcome, mechanism_round,
+                                              proportional_shares)
 from abm.theory.procurement.payments import PAYMENT_RTOL
 from abm.theory.procurement.quadrature import QuadratureWarning, gauss_legendre, integrate_adaptive
 
 __all__ = ["Population", "creators_per_domain", "population_allocation", "myerson_population", "population_round",
            "evaluate_population", "MetaCurve", "meta_market", "meta_costs", "meta_outcomes", "POPULATION_MECHANISMS"]
 
-#: Mechanisms with a population version (M3 keeps its bounds, as for one creator).
-POPULATION_MECHANISMS = ("M1", "M2", "M4", "M5", "M6")
+#: Mechanisms with a population version: every playable one (M3 keeps its bounds, as for one creator).
+POPULATION_MECHANISMS = ROUND_MECHANISMS
 #: Chebyshev-Lobatto nodes per panel are ``CURVE_DEGREE + 1``; the first panels per curve.
 CURVE_DEGREE, CURVE_PANELS = 8, 4
 #: A panel is accepted when its interpolant of ``log Y`` is within this of the exact value
@@ -269,7 +270,7 @@ class MetaCurve:
     def __init__(self, market: ProcurementMarket, log_weight, upper, start, codes,
                  max_rounds: int = 40) -> None:
         self.market, self.domains = market, market.n_domains
-        self.log_weight, self.start, self.codes = log_weight, start, codes
+        self.log_weight, self.start = log_weight, start
         lower = log_weight.ravel()
         upper = np.maximum(np.asarray(upper, dtype=float).ravel(), lower)
         start, codes = np.repeat(start, self.domains, axis=0), np.repeat(codes, self.domains)
@@ -578,11 +579,10 @@ def myerson_population(population: Population, reports, rule: str = "cost", *, r
 def _raised_path(population, rule, k, log_w):
     """For domain ``k``'s creators (``log w`` of shape ``(B, n_k)``): ``log S_{-i}`` (the
     others' ``sum w^{-q}``) and ``log W_i(b_k)`` (the meta weight with creator ``i`` at ``b_k``)."""
+    log_upper = float(_log_weight_rule(population, rule, k)[0](np.array(population.market.upper[k])))
     if population.sizes[k] == 1:
-        log_upper = float(_log_weight_rule(population, rule, k)[0](np.array(population.market.upper[k])))
         return np.full(log_w.shape, -np.inf), np.full(log_w.shape, log_upper)
     q = population.exponent[k]
-    log_upper = float(_log_weight_rule(population, rule, k)[0](np.array(population.market.upper[k])))
     others = _leave_one_out(-q * log_w)
     return others, -np.logaddexp(others, -q * log_upper) / q
 
@@ -702,7 +702,7 @@ def population_round(population: Population, mechanism: str, reports, *, rtol: f
 def _union_shares(population: Population, alone) -> np.ndarray:
     """M4: the union's ``sum_{k,i} b_k y_k^i(b)`` shared in proportion to the M2 payments ``alone``."""
     total = float(population.spread(population.market.upper) @ _contract(population, population.market.upper))
-    return total * alone / alone.sum(axis=1, keepdims=True)
+    return proportional_shares(total, alone)
 
 
 def evaluate_population(population: Population, costs, *, rtol: float = PAYMENT_RTOL, progress=None,
