@@ -222,7 +222,10 @@ def _decide_styles(offered, entry, cost, beta, outside, active, effort, style, d
     type's round sums in ``sums``: delivered, active count, payments, twice the effort cost,
     outside options given up, and the first two loading moments of the content, added in creator
     order with the arithmetic of :func:`~abm.simulation.dynamic_market.kernels.creator_sums`
-    (which the agent-by-agent path uses, so both paths get the same bits).
+    (which the agent-by-agent path uses, so both paths get the same bits). Those lines are written
+    out as in :func:`~abm.simulation.dynamic_market.kernels.creator_round` rather than shared: a
+    shared helper returning the seven sums made both compiled loops 1.7 to 2.3 times slower
+    (measured).
     """
     delivered = count = payments = costs = given_up = first = second = 0.0
     moving = 0
